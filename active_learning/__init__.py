@@ -1,0 +1,1 @@
+"""seimlip's active-learning service: oracles, campaign store, executors, selection, the loop."""

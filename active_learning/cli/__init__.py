@@ -1,0 +1,45 @@
+"""The ``seimlip`` command line: one typer app joining the commands of every package.
+
+It lives in ``active_learning`` because that package is the one allowed to import the others
+(DESIGN.md: data flows one way, no import cycles).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from mlip.errors import UserError
+
+app = typer.Typer(
+    name="seimlip",
+    help="Equivariant ML potentials and active learning for battery SEI interfaces.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+
+
+def _register() -> None:
+    from active_learning.cli.data import data_app
+
+    app.add_typer(data_app, name="data", help="Build, label, inspect and split reference data.")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: user errors become one line and exit code 2."""
+    try:
+        app(args=argv, prog_name="seimlip")
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
