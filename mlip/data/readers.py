@@ -1,0 +1,132 @@
+"""Read labelled frames from anything users have: extxyz (plain or gzipped), ``ase.db``, a dataset
+folder, or any format ``ase.io`` reads (VASP OUTCAR/vasprun.xml, CP2K, Quantum ESPRESSO, ...).
+
+Every reader returns ``ase.Atoms`` with labels under fixed keys, whatever the source format put
+them in: ``info["energy"]`` (eV), ``arrays["forces"]`` (eV/Å, [N,3]), ``info["stress"]`` (Voigt 6,
+eV/Å^3, ASE sign) and ``info["config_type"]`` (default ``"default"``). No calculator is attached.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms
+
+from mlip.errors import UserError
+from mlip.utils import atomic_path
+
+DATA_SUFFIXES = (".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz", ".db")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(DATA_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def normalise_labels(atoms: Atoms) -> Atoms:
+    """Move labels from a SinglePointCalculator (or alternative keys) to the fixed keys."""
+    results = dict(atoms.calc.results) if atoms.calc is not None else {}
+    atoms.calc = None
+    energy = results.get("energy", results.get("free_energy"))
+    if energy is None:
+        energy = atoms.info.pop("free_energy", None) if "energy" not in atoms.info else None
+    if energy is not None:
+        atoms.info["energy"] = float(energy)
+    if "forces" in results:
+        atoms.arrays["forces"] = np.asarray(results["forces"], dtype=float)
+    stress = results.get("stress", atoms.info.get("stress"))
+    if stress is not None:
+        stress = np.asarray(stress, dtype=float)
+        if stress.shape == (3, 3):
+            stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        atoms.info["stress"] = stress
+    atoms.info.setdefault("config_type", "default")
+    atoms.info["config_type"] = str(atoms.info["config_type"])
+    return atoms
+
+
+def _read_db(path: Path) -> list[Atoms]:
+    import ase.db
+
+    frames = []
+    with ase.db.connect(str(path)) as db:
+        for row in db.select():
+            atoms = row.toatoms()  # energy/forces/stress come back on a SinglePointCalculator
+            atoms.info.update(row.key_value_pairs)
+            frames.append(atoms)
+    return frames
+
+
+def _read_file(path: Path, index: str | int | slice = ":") -> list[Atoms]:
+    suffix = _suffix(path)
+    try:
+        if suffix == ".db":
+            frames = _read_db(path)
+        else:
+            fmt = "extxyz" if suffix in (".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz") else None
+            frames = ase.io.read(str(path), index=index, format=fmt)
+    except UserError:
+        raise
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise UserError(f"corrupt or truncated compressed file ({exc})", str(path)) from None
+    except Exception as exc:  # ase.io raises many types for malformed input
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot read as {suffix.lstrip('.') or 'a known format'}: {text}", str(path)) from None
+    if isinstance(frames, Atoms):
+        frames = [frames]
+    if not frames:
+        raise UserError("holds no frames", str(path))
+    for i, atoms in enumerate(frames):
+        normalise_labels(atoms)
+        atoms.info["_source"] = f"{path}#{i}"
+    return frames
+
+
+def data_files(path: str | os.PathLike) -> list[Path]:
+    """The data files a path stands for: itself, or the data files directly inside a folder."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and _suffix(p) in DATA_SUFFIXES)
+        if not files:
+            raise UserError(f"folder holds no data files ({', '.join(DATA_SUFFIXES)})", str(path))
+        return files
+    if not path.exists():
+        raise UserError("no such file or folder", str(path))
+    return [path]
+
+
+def read_frames(path: str | os.PathLike, index: str | int | slice = ":") -> list[Atoms]:
+    """Read every frame from a file or a dataset folder, labels normalised (see module doc)."""
+    frames: list[Atoms] = []
+    for file in data_files(path):
+        frames.extend(_read_file(file, index))
+    return frames
+
+
+def frame_label(atoms: Atoms) -> str:
+    """Where a frame came from, for error messages: ``file#index``."""
+    return str(atoms.info.get("_source", "frame"))
+
+
+def write_frames(path: str | os.PathLike, frames: list[Atoms]) -> None:
+    """Write frames as extxyz (gzipped when the name ends in .gz), atomically."""
+    path = Path(path)
+    clean = []
+    for atoms in frames:
+        copy = atoms.copy()
+        copy.calc = None
+        copy.info.pop("_source", None)
+        clean.append(copy)
+    with atomic_path(path) as tmp:
+        if path.name.endswith(".gz"):
+            with gzip.open(tmp, "wt") as fh:
+                ase.io.write(fh, clean, format="extxyz")
+        else:
+            ase.io.write(str(tmp), clean, format="extxyz")
