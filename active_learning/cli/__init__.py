@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 from rich.console import Console
 
@@ -35,10 +36,18 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: user errors become one line and exit code 2."""
     try:
-        app(args=argv, prog_name="seimlip")
+        code = app(args=argv, prog_name="seimlip", standalone_mode=False)
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
         sys.exit(2)
+    except click.ClickException as exc:  # usage errors: unknown option, missing argument
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("interrupted")
+        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,7 +38,10 @@ def normalise_labels(atoms: Atoms) -> Atoms:
     if energy is None:
         energy = atoms.info.pop("free_energy", None) if "energy" not in atoms.info else None
     if energy is not None:
-        atoms.info["energy"] = float(energy)
+        try:
+            atoms.info["energy"] = float(energy)
+        except (TypeError, ValueError):
+            atoms.info["energy"] = energy  # validation reports it
     if "forces" in results:
         atoms.arrays["forces"] = np.asarray(results["forces"], dtype=float)
     stress = results.get("stress", atoms.info.get("stress"))

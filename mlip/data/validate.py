@@ -52,8 +52,8 @@ def frame_problems(atoms: Atoms, species: Sequence[str] | None = None, require_l
     if energy is None:
         if require_labels:
             problems.append("missing energy label (info['energy'])")
-    elif not isinstance(energy, (int, float, np.floating, np.integer)) and np.ndim(energy) != 0:
-        problems.append("energy label is not a single number")
+    elif isinstance(energy, bool) or not isinstance(energy, (int, float, np.floating, np.integer)):
+        problems.append(f"energy label {energy!r} is not a number")
     elif not _finite(energy):
         problems.append("energy is NaN or inf")
     elif abs(float(energy)) / n > MAX_ENERGY_PER_ATOM:
