@@ -1,0 +1,35 @@
+"""``seimlip data build``: draw the configurations of a sampling plan into an extxyz file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from active_learning.sampling import BuildConfig, build_frames
+from mlip.config import dump_config, load_config
+from mlip.data.readers import write_frames
+
+DEFAULT_PLAN = Path(__file__).resolve().parent.parent / "configs" / "quick_plan.yaml"
+
+
+def build(
+    out: Path = typer.Option(..., "--out", "-o", help="extxyz file to write (.gz to compress)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Sampling plan (YAML); default: a small interface plan."),
+    seed: Optional[int] = typer.Option(None, help="Overrides the plan's seed."),
+) -> None:
+    """Build the (unlabelled) configurations of a sampling plan."""
+    cfg = load_config(BuildConfig, config or DEFAULT_PLAN, {"seed": seed})
+    total = sum(s.count for s in cfg.systems)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("building", total=total)
+        frames = build_frames(cfg, progress=lambda name, n: bar.update(task, advance=n, description=name))
+    write_frames(out, frames)
+    dump_config(cfg, out.with_name(out.name.split(".")[0] + ".plan.yaml"))
+    Console().print(f"{len(frames)} frames -> {out}")
