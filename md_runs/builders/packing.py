@@ -46,6 +46,11 @@ def _mass(name: str) -> float:
     return float(molecule_geometry(name).get_masses().sum())
 
 
+def _packmol_seed(seed: int, attempt: int) -> int:
+    """A positive seed that fits packmol's 32-bit Fortran integer (any Python int seed works)."""
+    return (int(seed) * 7919 + attempt) % 2_147_483_000 + 1
+
+
 def pack(
     contents: list[tuple[str, int]],
     cell: tuple[float, float, float],
@@ -89,7 +94,7 @@ def pack(
                 out.unlink()
             inp = (
                 f"tolerance {tolerance}\nfiletype xyz\noutput {out.name}\n"
-                f"seed {1 + int(seed) * 7919 + attempt}\nnloop {200 * (attempt + 1)}\n"
+                f"seed {_packmol_seed(seed, attempt)}\nnloop {200 * (attempt + 1)}\n"
                 f"pbc 0. 0. 0. {a:.6f} {b:.6f} {top:.6f}\n" + "".join(blocks)
             )
             (tmpdir / "pack.inp").write_text(inp)
