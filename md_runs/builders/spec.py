@@ -10,7 +10,7 @@ builder's own arguments a spec may hold sampling steps applied in this order, al
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Optional, get_type_hints
 
 from ase import Atoms
 from pydantic import Field, create_model
@@ -50,11 +50,10 @@ def spec_model(name: str) -> type[StrictModel]:
     """The strict pydantic model of a builder's spec (its keyword arguments + sampling steps)."""
     if name not in _MODELS:
         fn = BUILDERS[name]
+        hints = get_type_hints(fn)  # resolves the string annotations of `from __future__ import annotations`
         fields: dict[str, Any] = {}
         for p in inspect.signature(fn).parameters.values():
-            ann = p.annotation if p.annotation is not inspect.Parameter.empty else Any
-            if isinstance(ann, str):
-                ann = fn.__annotations__.get(p.name, Any)
+            ann = hints.get(p.name, Any)
             fields[p.name] = (ann, ... if p.default is inspect.Parameter.empty else p.default)
         for key, field in SamplingSteps.model_fields.items():
             if key not in fields:
