@@ -1,0 +1,56 @@
+"""Energy, forces and stress of a batch from one autograd pass through the edge vectors."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from mlip.data.graph import AtomicGraph
+
+_VOIGT_I = (0, 1, 2, 1, 0, 0)
+_VOIGT_J = (0, 1, 2, 2, 2, 1)
+
+
+def _model_dtype(model: torch.nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        return p.dtype
+    return torch.get_default_dtype()
+
+
+def energy_forces_stress(model, graph: AtomicGraph, training: bool = False) -> dict[str, Tensor]:
+    """``energy`` [B], ``node_energy`` [N], ``forces`` [N,3], ``stress`` [B,6] (ASE sign, eV/Å^3,
+    Voigt xx,yy,zz,yz,xz,xy; zero for cells of zero volume).
+
+    With g_e = dE/d(edge_vec_e): F_i = sum_{e: i centre} g_e - sum_{e: i neighbour} g_e, and
+    stress = (1/V) sum_e sym(edge_vec_e ⊗ g_e) (the strain derivative, as every edge vector
+    scales with the cell). ``training=True`` keeps the graph (create_graph) so force and stress
+    losses backpropagate to the parameters; otherwise the outputs are detached.
+    """
+    dtype = _model_dtype(model)
+    i, j = graph.edge_index[0], graph.edge_index[1]
+    n, b = graph.num_atoms, graph.num_graphs
+    with torch.enable_grad():
+        pos = graph.positions.to(dtype)
+        edge_vec = (pos.index_select(0, j) - pos.index_select(0, i) + graph.shifts.to(dtype)).detach()
+        edge_vec.requires_grad_(True)
+        node_energy = model(graph.species, graph.edge_index, edge_vec)
+        energy = torch.zeros(b, dtype=node_energy.dtype, device=node_energy.device).index_add(0, graph.batch, node_energy)
+        (grad,) = torch.autograd.grad(
+            [energy.sum()], [edge_vec], create_graph=training, retain_graph=training, allow_unused=True
+        )
+    if grad is None:  # no edges
+        grad = torch.zeros_like(edge_vec)
+    forces = torch.zeros(n, 3, dtype=dtype, device=grad.device).index_add(0, i, grad).index_add(0, j, -grad)
+    edge_graph = graph.batch.index_select(0, i)
+    virial = torch.zeros(b, 3, 3, dtype=dtype, device=grad.device).index_add(
+        0, edge_graph, edge_vec.unsqueeze(2) * grad.unsqueeze(1)
+    )
+    virial = 0.5 * (virial + virial.transpose(1, 2))
+    volume = torch.linalg.det(graph.cell.to(dtype)).abs()
+    has_volume = volume > 1e-8
+    inv_volume = torch.where(has_volume, 1.0 / torch.where(has_volume, volume, torch.ones_like(volume)), torch.zeros_like(volume))
+    stress = (virial * inv_volume.view(-1, 1, 1))[:, list(_VOIGT_I), list(_VOIGT_J)]
+    out = {"energy": energy, "node_energy": node_energy, "forces": forces, "stress": stress}
+    if not training:
+        out = {k: v.detach() for k, v in out.items()}
+    return out

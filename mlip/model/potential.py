@@ -1,0 +1,168 @@
+"""The potential: per-atom energies from species and edge vectors, and its portable state."""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from mlip.errors import UserError
+from mlip.model.config import ModelConfig
+from mlip.nn import BesselBasis, InteractionBlock, PolynomialEnvelope, RadialMLP, SphericalHarmonics, ZBLRepulsion
+
+FORMAT_VERSION = 1
+
+
+class Potential(nn.Module):
+    """E_i = E0[z_i] + scale * sum_t readout_t(h_i^t) + shift (+ ZBL_i).
+
+    ``forward(species [N] int64, edge_index [2,E] (centre i, neighbour j), edge_vec [E,3] = r_j - r_i
+    (+ shift))`` returns per-atom energies [N] in eV. Positions enter only through ``edge_vec``, so
+    periodic images and LAMMPS ghost atoms are served alike; edges longer than the cutoff contribute
+    nothing. TorchScript-able.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        species: Sequence[str],
+        atomic_energies: Mapping[str, float] | None = None,
+        scale: float = 1.0,
+        shift: float = 0.0,
+    ):
+        super().__init__()
+        species = [str(s) for s in species]
+        if len(set(species)) != len(species) or not species:
+            raise UserError(f"model species must be distinct and non-empty, got {species}")
+        atomic_energies = dict(atomic_energies or {})
+        unknown = sorted(set(atomic_energies) - set(species))
+        if unknown:
+            raise UserError(f"atomic energies given for elements not in the species list: {', '.join(unknown)}")
+        self.config = config
+        self.config_dict = config.model_dump(mode="json")
+        self.config_json = json.dumps(self.config_dict, sort_keys=True)
+        self.species = species
+        self.cutoff = float(config.cutoff)
+        self.num_species = len(species)
+        self.use_zbl = bool(config.zbl)
+        c = config.channels
+        with _default_dtype(torch.float64):
+            # built in float64 (exact Clebsch-Gordan buffers), cast below
+            self.embedding = nn.Parameter(torch.randn(len(species), c))
+            self.sh = SphericalHarmonics(config.sh_lmax)
+            self.bessel = BesselBasis(config.cutoff, config.n_radial)
+            self.envelope = PolynomialEnvelope(config.cutoff, config.envelope_p)
+            blocks = []
+            start = 0
+            for t in range(config.n_interactions):
+                last = t == config.n_interactions - 1
+                l_in = 0 if t == 0 else config.l_max
+                l_out = 0 if last else config.l_max
+                n_w = c * ((l_in + 1) * (config.sh_lmax + 1) + l_in)
+                blocks.append(
+                    InteractionBlock(
+                        channels=c,
+                        l_in=l_in,
+                        l_out=l_out,
+                        sh_lmax=config.sh_lmax,
+                        correlation=config.correlation,
+                        num_species=len(species),
+                        avg_num_neighbors=config.avg_num_neighbors,
+                        weight_slice=(start, start + n_w),
+                        readout_hidden=config.readout_hidden if last else 0,
+                    )
+                )
+                start += n_w
+            self.blocks = nn.ModuleList(blocks)
+            self.radial = RadialMLP(config.n_radial, config.radial_hidden, config.radial_layers, start)
+            self.zbl = ZBLRepulsion(species, config.zbl_inner, config.zbl_outer)
+            e0 = torch.tensor([float(atomic_energies.get(s, 0.0)) for s in species])
+            self.register_buffer("atomic_energies", e0)
+            self.register_buffer("scale", torch.tensor(float(scale)))
+            self.register_buffer("shift", torch.tensor(float(shift)))
+        self.to(config.torch_dtype)
+
+    def forward(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
+        receiver = edge_index[0]
+        sender = edge_index[1]
+        r = torch.linalg.vector_norm(edge_vec, dim=1)
+        y = self.sh(edge_vec)
+        radial = self.radial(self.bessel(r)) * self.envelope(r).unsqueeze(-1)
+        h = self.embedding.index_select(0, species).unsqueeze(0)
+        learned = torch.zeros(species.shape[0], dtype=edge_vec.dtype, device=edge_vec.device)
+        for block in self.blocks:
+            h, e = block(h, species, y, radial, sender, receiver)
+            learned = learned + e
+        node = self.atomic_energies.index_select(0, species) + self.scale * learned + self.shift
+        if self.use_zbl:
+            node = node + self.zbl(species, sender, receiver, r)
+        return node
+
+    @torch.jit.unused
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.jit.unused
+    def to_state(self) -> dict:
+        """Everything needed to rebuild the model, as plain tensors/str/float/int/list/dict
+        (safe for ``torch.load(weights_only=True)``)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "seimlip.Potential",
+            "config": dict(self.config_dict),
+            "species": list(self.species),
+            "atomic_energies": {s: float(e) for s, e in zip(self.species, self.atomic_energies.tolist())},
+            "scale": float(self.scale),
+            "shift": float(self.shift),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
+        }
+
+    @classmethod
+    @torch.jit.unused
+    def from_state(cls, state: Mapping) -> "Potential":
+        """Rebuild from ``to_state()``; UserError for anything else (e.g. another format version)."""
+        if not isinstance(state, Mapping) or "format_version" not in state:
+            raise UserError("not a seimlip model state (no format_version)")
+        version = state["format_version"]
+        if version != FORMAT_VERSION:
+            raise UserError(
+                f"model state has format version {version}, this seimlip reads version {FORMAT_VERSION}"
+            )
+        missing = [k for k in ("config", "species", "atomic_energies", "scale", "shift", "state_dict") if k not in state]
+        if missing:
+            raise UserError(f"model state lacks {', '.join(missing)}")
+        from mlip.config import validate
+
+        config = validate(ModelConfig, dict(state["config"]), "model state config")
+        model = cls(config, state["species"], state["atomic_energies"], state["scale"], state["shift"])
+        try:
+            model.load_state_dict(state["state_dict"])
+        except RuntimeError as exc:
+            raise UserError(f"model state does not match its config: {str(exc).splitlines()[0]}") from None
+        return model
+
+
+class _default_dtype:
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def __enter__(self):
+        self.old = torch.get_default_dtype()
+        torch.set_default_dtype(self.dtype)
+
+    def __exit__(self, *exc):
+        torch.set_default_dtype(self.old)
+
+
+def build_model(
+    config: ModelConfig,
+    species: Sequence[str],
+    atomic_energies: Mapping[str, float] | None = None,
+    scale: float = 1.0,
+    shift: float = 0.0,
+) -> Potential:
+    """A freshly initialised potential for ``species`` with reference energies E0 and the learned
+    part scaled by ``scale`` and offset by ``shift`` per atom (eV)."""
+    return Potential(config, species, atomic_energies, scale, shift)
