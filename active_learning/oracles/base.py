@@ -34,12 +34,25 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 LABEL_KEYS = ("energy", "stress", "free_energy")
 
 
+RETRYABLE = ("timeout", "crash")
+
+
 @dataclass
 class LabelResult:
     ok: bool
     atoms: Atoms | None = None
     reason: str | None = None
     seconds: float = 0.0
+
+    @property
+    def retryable(self) -> bool:
+        return is_retryable(self.reason)
+
+
+def is_retryable(reason: str | None) -> bool:
+    """Timeouts and crashes may pass on a second try; a missing cell, a missing program or an
+    unconverged SCF with the same settings will not, so those are not retried."""
+    return not reason or reason.startswith(RETRYABLE)
 
 
 @runtime_checkable

@@ -1,0 +1,114 @@
+"""``seimlip data label``: label frames with a reference oracle, in parallel, resumably.
+
+    seimlip data label frames.extxyz -o labelled.extxyz.gz                # GFN1-xTB, 2 workers
+    seimlip data label frames.extxyz -o labelled.extxyz.gz -c label.yaml  # e.g. CP2K
+
+``label.yaml``::
+
+    oracle: {kind: cp2k, cutoff_ry: 400}   # see active_learning/oracles/config.py
+    workers: 4
+    timeout: 1800                          # s per oracle call; the call is killed after it
+    retries: 1                             # extra tries for a timed-out or crashed call
+
+Stop it any way and run the same command again: finished labels are kept in
+``labelled.label-store.sqlite`` and nothing is labelled twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from pydantic import Field, model_validator
+from rich.console import Console
+
+from active_learning.labelling import label_frames, sidecar_paths
+from active_learning.oracles.config import OracleConfig, TBLiteConfig
+from mlip.config import StrictModel, dump_config, load_config
+from mlip.errors import UserError
+
+console = Console(stderr=True)
+OUTPUT_SUFFIXES = (".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz")
+
+
+class LabelConfig(StrictModel):
+    oracle: OracleConfig = Field(default_factory=TBLiteConfig)
+    workers: int = Field(2, ge=1)
+    timeout: float = Field(600.0, gt=0, description="seconds per oracle call")
+    retries: int = Field(1, ge=0, description="extra tries for a call that timed out or crashed")
+    default_config_type: str = "default"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("oracle"), dict):
+            data = {**data, "oracle": {"kind": "tblite", **data["oracle"]}}
+        return data
+
+
+def read_input(path: Path) -> list:
+    try:
+        from mlip.data.readers import read_frames
+    except ImportError:  # pragma: no cover - the readers ship with mlip
+        import ase.io
+
+        if not path.exists():
+            raise UserError("no such file or folder", str(path)) from None
+        try:
+            return list(ase.io.read(str(path), ":"))
+        except Exception as exc:  # noqa: BLE001 - ase.io raises many types
+            raise UserError(f"cannot read frames: {exc}", str(path)) from None
+    return read_frames(path)
+
+
+def label(
+    input: Path = typer.Argument(..., help="Frames to label: extxyz (.gz), ase.db, a folder, or any ase.io format."),
+    output: Path = typer.Option(..., "--output", "-o", help="Labelled frames, .extxyz or .extxyz.gz."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML: oracle, workers, timeout, retries."),
+    workers: Optional[int] = typer.Option(None, help="Parallel oracle processes (default 2)."),
+    timeout: Optional[float] = typer.Option(None, help="Seconds per oracle call before it is killed (default 600)."),
+    retries: Optional[int] = typer.Option(None, help="Extra tries for a timed-out or crashed call (default 1)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Try frames that failed in earlier runs again."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Label frames with energy, forces and stress (GFN1-xTB by default); resumes after any stop."""
+    if not output.name.lower().endswith(OUTPUT_SUFFIXES):
+        raise UserError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", str(output))
+    cfg = load_config(LabelConfig, config, {"workers": workers, "timeout": timeout, "retries": retries})
+    frames = read_input(input)
+    if not frames:
+        raise UserError("holds no frames", str(input))
+    failures_path, store_path = sidecar_paths(output)
+    config_path = failures_path.with_name(failures_path.name.replace(".failures.json", ".label-config.yaml"))
+    dump_config(cfg, config_path)
+    console.print(
+        f"labelling {len(frames)} frames from {input} with {cfg.oracle.kind} "
+        f"({cfg.workers} workers, timeout {cfg.timeout:g} s); resume store {store_path}"
+    )
+    try:
+        summary = label_frames(
+            frames,
+            cfg.oracle,
+            output,
+            workers=cfg.workers,
+            timeout=cfg.timeout,
+            retries=cfg.retries,
+            progress=progress,
+            retry_failed=retry_failed,
+            default_config_type=cfg.default_config_type,
+        )
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: finished labels are kept in {store_path}; rerun to resume")
+        raise typer.Exit(130) from None
+    per_frame = summary.oracle_seconds / summary.oracle_calls if summary.oracle_calls else 0.0
+    console.print(
+        f"{summary.written}/{summary.total} frames labelled -> {summary.out_path} "
+        f"({summary.done} new, {summary.cached} from the store, {summary.failed} failed; "
+        f"{summary.seconds:.1f} s, {per_frame:.2f} s per oracle call)"
+    )
+    if summary.failed:
+        console.print(f"[yellow]{summary.failed} failed[/]: reasons in {summary.failures_path}")
+    if summary.written == 0:
+        console.print("[red]no frame could be labelled[/]")
+        raise typer.Exit(1)
