@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -146,7 +147,9 @@ class CP2KOracle(CalculatorOracle):
                 raise
             finally:
                 try:
-                    calc.close()
+                    with warnings.catch_warnings():  # "shell not ready" after an abort: expected
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        calc.close()
                 except Exception:  # noqa: BLE001 - a dead shell must not hide the real error
                     pass
             check_output(Path(label + ".out"))
