@@ -48,19 +48,19 @@ def _seed(*parts: Any) -> int:
 
 
 def _perturbed(spec: SystemSpec, base_seed: int, i: int) -> Atoms:
-    seed = _seed(base_seed, spec.name, i)
-    params = dict(spec.build)
+    """Frame ``i`` of a system: the builder spec plus this frame's seed and perturbations."""
+    seed = _seed(base_seed, spec.name, spec.build, i)
+    params: dict[str, Any] = {**spec.build, "config_type": spec.name}
     if spec.vary_seed:
         params["seed"] = seed
-    atoms = builders.build_from_spec(params)
     if spec.fragments:
-        rng = np.random.default_rng(seed)
-        atoms = builders.add_fragment(atoms, spec.fragments[int(rng.integers(len(spec.fragments)))], seed=seed)
+        pick = np.random.default_rng(seed).integers(len(spec.fragments))
+        params["fragments"] = [spec.fragments[int(pick)]]
     if spec.strain > 0:
-        atoms = builders.strain(atoms, max_strain=spec.strain, seed=seed + 1)
+        params["strain"] = spec.strain
     if spec.rattle > 0:
-        atoms = builders.rattle(atoms, stdev=spec.rattle, seed=seed + 2)
-    return atoms
+        params["rattle"] = spec.rattle
+    return builders.build_from_spec(params, where=spec.name)
 
 
 def _md_snapshots(spec: SystemSpec, base_seed: int, calculator: Callable[[], Any]) -> list[Atoms]:
@@ -72,7 +72,7 @@ def _md_snapshots(spec: SystemSpec, base_seed: int, calculator: Callable[[], Any
     assert md is not None
     atoms = _perturbed(spec.model_copy(update={"md": None}), base_seed, 0)
     atoms.calc = calculator()
-    seed = _seed(base_seed, spec.name, "md")
+    seed = _seed(base_seed, spec.name, spec.build, "md")
     MaxwellBoltzmannDistribution(atoms, temperature_K=md.temperature, rng=np.random.default_rng(seed))
     dyn = Langevin(
         atoms, md.timestep * units.fs, temperature_K=md.temperature, friction=md.friction / units.fs,

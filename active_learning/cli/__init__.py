@@ -26,8 +26,10 @@ err_console = Console(stderr=True)
 
 def _register() -> None:
     from active_learning.cli.data import data_app
+    from active_learning.cli.quickstart import quickstart
 
     app.add_typer(data_app, name="data", help="Build, label, inspect and split reference data.")
+    app.command("quickstart")(quickstart)
 
 
 _register()

@@ -106,16 +106,13 @@ def split(
     console.print(", ".join(f"{name}: {len(p)}" for name, p in parts.items()) + f" -> {out}")
 
 
-def _register_optional() -> None:
-    """Commands whose implementation lives in other modules of this package."""
+def _register() -> None:
+    """Commands whose implementation lives in their own modules of this package."""
     from active_learning.cli.build import build
+    from active_learning.cli.label import label
 
     data_app.command("build")(build)
-    try:
-        from active_learning.cli.label import label
-    except ImportError:  # labelling engine not present in this checkout
-        return
     data_app.command("label")(label)
 
 
-_register_optional()
+_register()
