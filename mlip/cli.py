@@ -1,0 +1,99 @@
+"""Typer command functions of ``mlip``: ``seimlip train`` and ``seimlip eval``.
+
+They are registered on the ``seimlip`` app by ``active_learning.cli`` (data flows one way).
+Errors a user can fix are raised as ``UserError`` and printed by the app as one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+
+from mlip.errors import UserError
+
+
+def _overrides(pairs: list[str] | None) -> dict:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UserError(f"--set expects KEY=VALUE (dotted keys, YAML values), got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def train(
+    config: str = typer.Argument(..., help="training config YAML, or a preset name (small, medium)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in out_dir from checkpoints/last.pt"),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", "-o", help="run folder (overrides out_dir)"),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (overrides device)"),
+    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="overrides max_epochs"),
+    max_time: Optional[float] = typer.Option(None, "--max-time", help="wall-clock budget in minutes"),
+    seed: Optional[int] = typer.Option(None, help="overrides seed"),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override, dotted keys (repeatable)"),
+    nproc: int = typer.Option(1, "--nproc", help="local DDP processes (gloo on CPU); use torchrun on clusters"),
+) -> None:
+    """Train a potential from a YAML config; writes checkpoints, metrics.csv, plots and summary.json."""
+    from mlip.train.config import load_train_config
+
+    overrides = _overrides(set_)
+    for key, value in (("out_dir", str(out_dir) if out_dir else None), ("device", device),
+                       ("max_epochs", max_epochs), ("max_time_minutes", max_time), ("seed", seed)):
+        if value is not None:
+            overrides[key] = value
+    cfg = load_train_config(config, overrides)
+    if nproc < 1:
+        raise UserError("--nproc must be at least 1")
+    if nproc > 1:
+        from mlip.train.distributed import launch_local
+
+        launch_local(cfg, nproc, resume=resume)
+        return
+    from mlip.train.loop import train as run
+
+    run(cfg, resume=resume)
+
+
+def evaluate(
+    model: str = typer.Argument(..., help="checkpoint, deployed model file, or a shipped model's name"),
+    data: Path = typer.Argument(..., help="labelled frames: extxyz(.gz), ase.db, folder, ..."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics here"),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="folder for parity PNGs (default: beside --json)"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda"),
+) -> None:
+    """Energy/force/stress MAE and RMSE of MODEL on DATA, overall and per config_type."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from mlip.data.readers import read_frames
+    from mlip.evaluate import evaluate_model, load_any_model, print_table, write_json
+    from mlip.train.distributed import pick_device
+    from mlip.train.plots import parity_plots
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    potential = load_any_model(model)
+    frames = read_frames(data)
+    if not frames:
+        raise UserError("no frames to evaluate on", str(data))
+    console = Console()
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("evaluating", total=len(frames))
+        metrics, preds = evaluate_model(potential, frames, batch_size=batch_size, device=pick_device(device),
+                                        progress=lambda n: progress.update(task, advance=n))
+    metrics["model"], metrics["data"] = str(model), str(data)
+    print_table(metrics, title=f"{model} on {data}", console=console)
+    if json_out is not None:
+        write_json(json_out, metrics)
+        console.print(f"metrics written to {json_out}")
+    plot_dir = plots if plots is not None else (json_out.parent if json_out is not None else None)
+    if plot_dir is not None:
+        prefix = f"{json_out.stem}_parity" if plots is None else "parity"
+        for path in parity_plots(frames, preds, plot_dir, prefix=prefix):
+            console.print(f"plot: {path}")

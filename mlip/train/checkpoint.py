@@ -1,0 +1,83 @@
+"""Training checkpoints: one dict of tensors and plain values, loadable with weights_only=True.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    format_version, kind="seimlip-checkpoint",
+    model   Potential.to_state() of the raw weights,
+    ema     Potential.to_state() of the EMA weights (None without EMA) + ema_updates,
+    optimizer, scheduler, epoch (completed), step, best_metric, best_epoch, bad_epochs,
+    stage, elapsed_s, history (list of per-epoch metric dicts), statistics,
+    rng {torch, numpy, python}, config (the resolved TrainConfig as plain data)
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mlip.errors import UserError
+from mlip.utils import atomic_path
+
+FORMAT_VERSION = 1
+KIND = "seimlip-checkpoint"
+
+
+def rng_state() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, pstate, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": version, "state": list(pstate), "gauss": gauss},
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
+    state = {"format_version": FORMAT_VERSION, "kind": KIND, **state}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Read and check a seimlip checkpoint; anything else is one clear UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("checkpoint not found", str(path))
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # not a torch file, or one that needs pickled code
+        raise UserError(f"not a seimlip checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})", str(path)) from None
+    if not isinstance(state, dict) or state.get("kind") != KIND or "format_version" not in state:
+        raise UserError("not a seimlip checkpoint (no format_version/kind)", str(path))
+    if state["format_version"] != FORMAT_VERSION:
+        raise UserError(
+            f"checkpoint format_version {state['format_version']} is not supported by this seimlip "
+            f"(expects {FORMAT_VERSION})", str(path))
+    return state
+
+
+def load_model(path: str | Path, use_ema: bool = True, map_location="cpu"):
+    """The trained Potential in a checkpoint: the EMA weights by default, the raw ones otherwise."""
+    from mlip.model import Potential
+
+    state = load_checkpoint(path, map_location=map_location)
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
+    model = Potential.from_state(weights)
+    model.eval()
+    return model

@@ -1,0 +1,58 @@
+"""Weighted energy-per-atom / force / stress loss, exact under any split of a batch over ranks.
+
+Each term is returned as a *sum* over its items plus the item count, so DDP ranks can add their
+sums and counts before dividing: the loss of a global batch does not depend on how it is split.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mlip.train.config import LossConfig, LossWeights
+
+TERMS = ("energy", "forces", "stress")
+
+
+def _penalty(diff: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
+    if kind == "huber":
+        return torch.nn.functional.huber_loss(diff, torch.zeros_like(diff), reduction="none", delta=delta)
+    return diff.square()
+
+
+def loss_terms(pred: dict, graph, kind: str = "mse", delta: float = 0.01) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{term: (sum of penalties, number of items)} for the labels ``graph`` carries."""
+    n_atoms = graph.n_atoms.to(pred["energy"].dtype)
+    out = {}
+    if graph.energy is not None:
+        d = (pred["energy"] - graph.energy) / n_atoms
+        out["energy"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
+    if graph.forces is not None:
+        d = pred["forces"] - graph.forces
+        out["forces"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
+    if graph.stress is not None and "stress" in pred:
+        has = ~torch.isnan(graph.stress).any(dim=1)
+        d = pred["stress"][has] - graph.stress[has]
+        out["stress"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
+    return out
+
+
+def weighted_loss(terms: dict, counts: dict[str, float], weights: LossWeights) -> torch.Tensor:
+    """sum_t w_t * sum_t / count_t, with ``counts`` the (global) item counts of each term."""
+    total = None
+    for name, (s, _) in terms.items():
+        w = getattr(weights, name)
+        if w == 0 or counts.get(name, 0) == 0:
+            continue
+        part = w * s / counts[name]
+        total = part if total is None else total + part
+    if total is None:  # no labelled term: a zero that still reaches every parameter's graph
+        total = sum(s for s, _ in terms.values()) * 0.0
+    return total
+
+
+def stage_weights(config: LossConfig, progress: float) -> tuple[int, LossWeights]:
+    """(stage, weights) at ``progress`` in [0, 1] of the run's budget (epochs or wall-clock)."""
+    late = config.late_stage
+    if late.enabled and progress >= late.start_fraction:
+        return 2, late.weights
+    return 1, config.weights
