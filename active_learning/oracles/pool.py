@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from active_learning.oracles.base import LabelResult, first_line
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+STARTUP_GRACE = 120.0  # s a fresh worker may take to import its libraries before a call starts
 WORKER_CODE = "from active_learning.oracles.pool import _worker_entry; _worker_entry()"
 
 
@@ -76,6 +77,7 @@ def _worker_entry() -> None:
         if message is None:
             break
         key, atoms = message
+        outbox.send(("start", key))  # the timeout clock starts here, not at the worker's launch
         start = time.perf_counter()
         if oracle is None:
             result = LabelResult(False, None, error, 0.0)
@@ -85,9 +87,10 @@ def _worker_entry() -> None:
             except BaseException as exc:  # noqa: BLE001 - an oracle must not kill the worker
                 result = LabelResult(False, None, f"crash: {first_line(exc)}", time.perf_counter() - start)
         try:
-            outbox.send((key, result))
+            outbox.send(("done", key, result))
         except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
-            outbox.send((key, LabelResult(False, None, f"crash: cannot send result: {first_line(exc)}", 0.0)))
+            reason = f"crash: cannot send result: {first_line(exc)}"
+            outbox.send(("done", key, LabelResult(False, None, reason, 0.0)))
 
 
 def _worker_env(threads: int) -> dict[str, str]:
@@ -104,7 +107,13 @@ class _Worker:
     inbox: Connection  # parent -> worker
     conn: Connection  # worker -> parent
     key: str | None = None
-    started: float = field(default=0.0)
+    submitted: float = field(default=0.0)
+    started: float | None = None  # when the worker began the call (None: still starting up)
+
+    def deadline(self, timeout: float) -> float:
+        if self.started is None:  # a fresh worker is still importing: allow for that too
+            return self.submitted + STARTUP_GRACE + timeout
+        return self.started + timeout
 
 
 class OraclePool:
@@ -163,7 +172,7 @@ class OraclePool:
                 if worker.process.poll() is not None:
                     self._kill(worker)
                     worker = self._workers[i] = self._start()
-                worker.key, worker.started = key, time.monotonic()
+                worker.key, worker.submitted, worker.started = key, time.monotonic(), None
                 try:
                     worker.inbox.send((key, atoms))
                 except OSError:  # died between the check and the send: wait() reports it
@@ -180,33 +189,34 @@ class OraclePool:
         busy = [w for w in self._workers if w.key is not None]
         if not busy:
             return []
-        now = time.monotonic()
-        nearest = min(w.started + self.timeout for w in busy)
-        ready = wait([w.conn for w in busy], timeout=max(0.0, min(timeout, nearest - now)))
+        nearest = min(w.deadline(self.timeout) for w in busy)
+        ready = wait([w.conn for w in busy], timeout=max(0.0, min(timeout, nearest - time.monotonic())))
         results: list[tuple[str, LabelResult]] = []
         for worker in busy:
-            if worker.conn in ready:
-                key = worker.key
+            if worker.conn not in ready:
+                continue
+            try:
+                while worker.key is not None and worker.conn.poll():
+                    message = worker.conn.recv()
+                    if message[0] == "start":
+                        worker.started = time.monotonic()
+                    else:
+                        _, key, result = message
+                        worker.key, worker.started = None, None
+                        results.append((key, result))
+            except (EOFError, OSError):
                 try:
-                    got_key, result = worker.conn.recv()
-                except (EOFError, OSError):
-                    try:
-                        code = worker.process.wait(2)
-                    except subprocess.TimeoutExpired:
-                        code = None
-                    why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                    result = LabelResult(
-                        False, None, f"crash: worker process died ({why})", time.monotonic() - worker.started
-                    )
-                    self._replace(worker)
-                    results.append((key, result))
-                    continue
-                worker.key = None
-                results.append((got_key, result))
+                    code = worker.process.wait(2)
+                except subprocess.TimeoutExpired:
+                    code = None
+                why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                elapsed = time.monotonic() - (worker.started or worker.submitted)
+                results.append((worker.key, LabelResult(False, None, f"crash: worker process died ({why})", elapsed)))
+                self._replace(worker)
         now = time.monotonic()
         for worker in list(self._workers):
-            if worker.key is not None and now - worker.started > self.timeout:
-                key, elapsed = worker.key, now - worker.started
+            if worker.key is not None and now > worker.deadline(self.timeout):
+                key, elapsed = worker.key, now - (worker.started or worker.submitted)
                 self._replace(worker)
                 results.append((key, LabelResult(False, None, f"timeout after {self.timeout:g} s", elapsed)))
         return results
