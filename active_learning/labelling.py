@@ -25,7 +25,6 @@ Output files for ``out_path = data/labelled.extxyz.gz``::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import sqlite3
@@ -40,30 +39,14 @@ import numpy as np
 from ase import Atoms
 from pydantic import BaseModel
 
-from active_learning.oracles.base import LabelResult, attach_labels, is_retryable
-from active_learning.oracles.config import TBLiteConfig, fingerprint
+from active_learning.oracles.base import attach_labels, is_retryable
+from active_learning.oracles.config import TBLiteConfig, fingerprint, parse_oracle_config
+from active_learning.oracles.label_store import LabelStore, frame_key
 from active_learning.oracles.pool import OraclePool
+from mlip.errors import UserError
 from mlip.utils import atomic_path, write_text_atomic
 
-ROUND = 5  # decimals (Å) of positions and cell in the frame key
-
-
-def frame_key(atoms: Atoms) -> str:
-    """Content hash of a frame: what an oracle sees, rounded so that an extxyz round trip agrees."""
-    h = hashlib.sha256()
-
-    def add(name: str, array: np.ndarray) -> None:
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(array).tobytes())
-
-    add("numbers", np.asarray(atoms.numbers, dtype=np.int64))
-    add("positions", np.round(np.asarray(atoms.positions, dtype=float), ROUND) + 0.0)
-    add("cell", np.round(np.asarray(atoms.cell, dtype=float), ROUND) + 0.0)
-    add("pbc", np.asarray(atoms.pbc, dtype=bool))
-    for name in ("initial_charges", "initial_magmoms"):
-        if name in atoms.arrays and np.any(atoms.arrays[name]):
-            add(name, np.round(np.asarray(atoms.arrays[name], dtype=float), ROUND) + 0.0)
-    return h.hexdigest()[:32]
+__all__ = ["LabelSummary", "LabelStore", "frame_key", "label_frames", "sidecar_paths"]
 
 
 def oracle_identity(oracle: Any) -> tuple[str, str]:
@@ -84,102 +67,6 @@ def sidecar_paths(out_path: Path) -> tuple[Path, Path]:
     for suffix in (".extxyz", ".xyz"):
         name = name.removesuffix(suffix)
     return out_path.with_name(f"{name}.failures.json"), out_path.with_name(f"{name}.label-store.sqlite")
-
-
-class LabelStore:
-    """The resume store: one row per (frame key, oracle fingerprint); every change one transaction."""
-
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS labels (
-        key TEXT NOT NULL,
-        oracle TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        failures INTEGER NOT NULL DEFAULT 0,
-        reason TEXT,
-        seconds REAL NOT NULL DEFAULT 0,
-        formula TEXT,
-        oracle_name TEXT,
-        energy REAL,
-        forces BLOB,
-        stress BLOB,
-        pbc TEXT,
-        updated REAL,
-        PRIMARY KEY (key, oracle)
-    );
-    CREATE TABLE IF NOT EXISTS oracles (oracle TEXT PRIMARY KEY, description TEXT NOT NULL);
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(self.SCHEMA)
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def register_oracle(self, oracle: str, description: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO oracles VALUES (?, ?)", (oracle, description))
-
-    def rows(self, oracle: str) -> dict[str, sqlite3.Row]:
-        return {r["key"]: r for r in self.db.execute("SELECT * FROM labels WHERE oracle = ?", (oracle,))}
-
-    def start(self, key: str, oracle: str, formula: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                """INSERT INTO labels (key, oracle, status, attempts, formula, updated)
-                   VALUES (?, ?, 'running', 1, ?, ?)
-                   ON CONFLICT (key, oracle) DO UPDATE SET
-                   status = 'running', attempts = attempts + 1, updated = excluded.updated""",
-                (key, oracle, formula, time.time()),
-            )
-
-    def finish(self, key: str, oracle: str, result: LabelResult) -> sqlite3.Row:
-        with self.transaction() as db:
-            if result.ok:
-                a = result.atoms
-                db.execute(
-                    """UPDATE labels SET status = 'done', reason = NULL, seconds = seconds + ?,
-                       oracle_name = ?, energy = ?, forces = ?, stress = ?, pbc = ?, updated = ?
-                       WHERE key = ? AND oracle = ?""",
-                    (
-                        result.seconds,
-                        str(a.info.get("oracle", "")),
-                        float(a.info["energy"]),
-                        np.asarray(a.arrays["forces"], dtype="<f8").tobytes(),
-                        np.asarray(a.info["stress"], dtype="<f8").reshape(6).tobytes(),
-                        "".join("T" if p else "F" for p in a.pbc),
-                        time.time(),
-                        key,
-                        oracle,
-                    ),
-                )
-            else:
-                db.execute(
-                    """UPDATE labels SET status = 'failed', failures = failures + 1, reason = ?,
-                       seconds = seconds + ?, updated = ? WHERE key = ? AND oracle = ?""",
-                    (result.reason or "crash: no reason given", result.seconds, time.time(), key, oracle),
-                )
-            return db.execute("SELECT * FROM labels WHERE key = ? AND oracle = ?", (key, oracle)).fetchone()
-
-    def reset_failures(self, oracle: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE labels SET failures = 0 WHERE oracle = ? AND status = 'failed'", (oracle,))
-
-    def close(self) -> None:
-        self.db.close()
 
 
 def labelled_frame(frame: Atoms, row: sqlite3.Row, default_config_type: str) -> Atoms:
@@ -288,7 +175,74 @@ def label_frames(
     for i, key in enumerate(keys):
         first.setdefault(key, i)
 
+    if isinstance(oracle_config, dict):
+        oracle_config = parse_oracle_config(oracle_config)
     oracle_fp, description = oracle_identity(oracle_config)
+    with _exclusive(store_path):
+        rows, done, calls, oracle_seconds, cached, final_failed = _run(
+            frames, first, oracle_config, oracle_fp, description, store_path,
+            workers, timeout, retries, progress, retry_failed, threads_per_worker,
+        )
+
+    labelled, failures = [], []
+    for i, (frame, key) in enumerate(zip(frames, keys)):
+        row = rows.get(key)
+        if row is not None and row["status"] == "done":
+            labelled.append(labelled_frame(frame, row, default_config_type))
+        else:
+            failures.append(
+                {
+                    "index": i,
+                    "key": key,
+                    "formula": frame.get_chemical_formula(),
+                    "natoms": len(frame),
+                    "config_type": frame.info.get("config_type"),
+                    "source": frame.info.get("_source"),
+                    "reason": row["reason"] if row is not None else "not labelled",
+                    "attempts": row["attempts"] if row is not None else 0,
+                    "failures": row["failures"] if row is not None else 0,
+                }
+            )
+    _write_extxyz(out_path, labelled)
+    report = {"oracle": oracle_fp, "oracle_config": json.loads(description), "failed": len(failures), "frames": failures}
+    write_text_atomic(failures_path, json.dumps(report, indent=1) + "\n")
+    return LabelSummary(
+        total=len(frames),
+        unique=len(first),
+        done=done,
+        cached=cached,
+        failed=final_failed,
+        written=len(labelled),
+        oracle_calls=calls,
+        seconds=time.perf_counter() - t0,
+        oracle_seconds=oracle_seconds,
+        out_path=out_path,
+        failures_path=failures_path,
+        store_path=store_path,
+    )
+
+
+@contextmanager
+def _exclusive(store_path: Path) -> Iterator[None]:
+    """One labelling run per store at a time (a second one would label the same frames)."""
+    import fcntl
+
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(store_path.with_name(store_path.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                "another labelling run is using this resume store; wait for it or stop it", str(store_path)
+            ) from None
+        yield
+
+
+def _run(
+    frames, first, oracle_config, oracle_fp, description, store_path,
+    workers, timeout, retries, progress, retry_failed, threads_per_worker,
+):  # fmt: skip
+    """Label every pending distinct frame; returns the store's rows and this run's counts."""
     store = LabelStore(store_path)
     try:
         store.register_oracle(oracle_fp, description)
@@ -334,46 +288,9 @@ def label_frames(
                                 final_failed += 1
                             bar.update(task, advance=1, failed=final_failed)
 
-        rows = store.rows(oracle_fp)
+        return store.rows(oracle_fp), done, calls, oracle_seconds, cached, final_failed
     finally:
         store.close()
-
-    labelled, failures = [], []
-    for i, (frame, key) in enumerate(zip(frames, keys)):
-        row = rows.get(key)
-        if row is not None and row["status"] == "done":
-            labelled.append(labelled_frame(frame, row, default_config_type))
-        else:
-            failures.append(
-                {
-                    "index": i,
-                    "key": key,
-                    "formula": frame.get_chemical_formula(),
-                    "natoms": len(frame),
-                    "config_type": frame.info.get("config_type"),
-                    "source": frame.info.get("_source"),
-                    "reason": row["reason"] if row is not None else "not labelled",
-                    "attempts": row["attempts"] if row is not None else 0,
-                    "failures": row["failures"] if row is not None else 0,
-                }
-            )
-    _write_extxyz(out_path, labelled)
-    report = {"oracle": oracle_fp, "oracle_config": json.loads(description), "failed": len(failures), "frames": failures}
-    write_text_atomic(failures_path, json.dumps(report, indent=1) + "\n")
-    return LabelSummary(
-        total=len(frames),
-        unique=len(first),
-        done=done,
-        cached=cached,
-        failed=final_failed,
-        written=len(labelled),
-        oracle_calls=calls,
-        seconds=time.perf_counter() - t0,
-        oracle_seconds=oracle_seconds,
-        out_path=out_path,
-        failures_path=failures_path,
-        store_path=store_path,
-    )
 
 
 def _write_extxyz(path: Path, frames: list[Atoms]) -> None:

@@ -229,6 +229,17 @@ def test_resume_after_sigkill_relabels_nothing(tmp_path):
         assert np.allclose(x.positions, y.positions)
 
 
+def test_second_run_on_the_same_store_is_refused(tmp_path):
+    from active_learning.labelling import _exclusive
+    from mlip.errors import UserError
+
+    out = tmp_path / "out.extxyz"
+    with _exclusive(sidecar_paths(out)[1]):
+        with pytest.raises(UserError, match="another labelling run is using this resume store"):
+            label_frames(li_frames(1), None, out, progress=False)
+    assert not out.exists()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
