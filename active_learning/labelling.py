@@ -204,9 +204,7 @@ def label_frames(
                 }
             )
     _write_extxyz(out_path, labelled)
-    report = {"oracle": oracle_fp, "oracle_config": json.loads(description), "failed": len(failures), "frames": failures}
-    write_text_atomic(failures_path, json.dumps(report, indent=1) + "\n")
-    return LabelSummary(
+    summary = LabelSummary(
         total=len(frames),
         unique=len(first),
         done=done,
@@ -220,6 +218,15 @@ def label_frames(
         failures_path=failures_path,
         store_path=store_path,
     )
+    report = {
+        "oracle": oracle_fp,
+        "oracle_config": json.loads(description),
+        "failed": len(failures),
+        "summary": summary.as_dict(),
+        "frames": failures,
+    }
+    write_text_atomic(failures_path, json.dumps(report, indent=1) + "\n")
+    return summary
 
 
 @contextmanager

@@ -9,6 +9,7 @@
     workers: 4
     timeout: 1800                          # s per oracle call; the call is killed after it
     retries: 1                             # extra tries for a timed-out or crashed call
+    threads_per_worker: 1                  # OMP_NUM_THREADS of each worker
 
 Stop it any way and run the same command again: finished labels are kept in
 ``labelled.label-store.sqlite`` and nothing is labelled twice.
@@ -37,6 +38,7 @@ class LabelConfig(StrictModel):
     workers: int = Field(2, ge=1)
     timeout: float = Field(600.0, gt=0, description="seconds per oracle call")
     retries: int = Field(1, ge=0, description="extra tries for a call that timed out or crashed")
+    threads_per_worker: int = Field(1, ge=1, description="OMP_NUM_THREADS of each worker")
     default_config_type: str = "default"
 
     @model_validator(mode="before")
@@ -97,6 +99,7 @@ def label(
             progress=progress,
             retry_failed=retry_failed,
             default_config_type=cfg.default_config_type,
+            threads_per_worker=cfg.threads_per_worker,
         )
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: finished labels are kept in {store_path}; rerun to resume")
