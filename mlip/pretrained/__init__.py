@@ -1,6 +1,7 @@
 """Models shipped with seimlip: ``pretrained_path(name)`` turns a name into a deployed file.
 
-A shipped model is a deployed file ``<name>.pt`` in this folder (see ``mlip.deploy.export``).
+A shipped model is a deployed file ``<name>.pt`` in this folder (see ``mlip.deploy.export``),
+optionally beside its data card ``<name>.md``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ def available() -> list[str]:
 
 
 def pretrained_path(name: str) -> Path:
-    """The deployed file of the shipped model ``name`` (``name`` or ``name.pt``)."""
-    stem = name[:-3] if name.endswith(".pt") else name
-    path = PRETRAINED_DIR / f"{stem}.pt"
-    if "/" in stem or not path.is_file():
-        names = ", ".join(available()) or "none are shipped yet"
-        raise UserError(f"no shipped model called '{name}' (available: {names})")
-    return path
+    """The file of the shipped model ``name``; UserError naming the shipped ones otherwise."""
+    if name and "/" not in name and "\\" not in name:
+        path = PRETRAINED_DIR / f"{name}.pt"
+        if path.is_file():
+            return path
+    shipped = ", ".join(available()) or "none"
+    raise UserError(f"neither a model file nor a shipped model name (shipped models: {shipped})", name)

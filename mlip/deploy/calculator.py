@@ -1,0 +1,126 @@
+"""ASE calculator for a seimlip model: a deployed file, a checkpoint, a shipped name or a Potential.
+
+Results: ``energy``, ``free_energy`` (= energy), ``forces``, ``energies`` (per atom, E0s
+included) and, for 3D-periodic cells, ``stress`` (ASE Voigt order, eV/Å^3, positive = tensile).
+A committee file adds ``energy_std``, ``force_dev`` (per atom) and ``max_force_dev``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, all_changes
+from torch import nn
+
+from mlip.errors import UserError
+
+
+def resolve_model(model: Any, device: str | torch.device = "cpu") -> tuple[torch.jit.ScriptModule, dict]:
+    """(scripted deployed module, metadata) for a file path, a shipped name or a Potential."""
+    from mlip.deploy.export import build_deployed, is_deployed_file, load_deployed
+
+    if isinstance(model, nn.Module) or (isinstance(model, (list, tuple)) and model
+                                        and all(isinstance(m, nn.Module) for m in model)):
+        module, metadata = build_deployed(model)
+        return module.to(device), metadata
+    if isinstance(model, (list, tuple)):  # several checkpoints: an in-memory committee
+        module, metadata = build_deployed(list(model))
+        return module.to(device), metadata
+    path = Path(os.fspath(model))
+    if not path.exists() and path.suffix == "" and os.sep not in str(model):
+        from mlip.pretrained import pretrained_path
+
+        path = pretrained_path(str(model))
+    if path.is_file() and not is_deployed_file(path) and _is_checkpoint(path):
+        module, metadata = build_deployed(path)  # a training checkpoint: script it in memory
+        return module.to(device), metadata
+    return load_deployed(path, device)
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """A torch.save archive (data.pkl, no TorchScript code): what training writes."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.endswith("/data.pkl") for n in names) and not any("/code/" in n for n in names)
+
+
+def _pick_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _neighbour_list(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float):
+    from vesin import NeighborList
+
+    if not pbc.any():
+        cell = np.zeros((3, 3))
+    elif abs(np.linalg.det(cell)) < 1e-12:
+        raise UserError("a periodic direction needs a cell with non-zero volume")
+    i, j, shifts = NeighborList(cutoff=cutoff, full_list=True).compute(
+        points=positions, box=cell, periodic=[bool(p) for p in pbc], quantities="ijS")
+    return i.astype(np.int64), j.astype(np.int64), shifts
+
+
+class SeimlipCalculator(Calculator):
+    """ASE calculator running a seimlip model (one potential or a committee)."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "energies",
+                              "energy_std", "force_dev", "max_force_dev"]
+
+    def __init__(self, model: Any, device: str | torch.device = "auto", **kwargs):
+        super().__init__(**kwargs)
+        self.device = _pick_device(device)
+        self.module, self.metadata = resolve_model(model, self.device)
+        self.species = list(self.metadata["species"])
+        self.cutoff = float(self.metadata["cutoff"])
+        self.dtype = torch.float64 if self.metadata["dtype"] == "float64" else torch.float32
+        self.n_members = int(self.metadata["n_members"])
+        self._index = {s: k for k, s in enumerate(self.species)}
+
+    def _species_indices(self, symbols: list[str]) -> np.ndarray:
+        try:
+            return np.array([self._index[s] for s in symbols], dtype=np.int64)
+        except KeyError as exc:
+            raise UserError(f"element {exc.args[0]} is not in the model's species "
+                            f"({' '.join(self.species)})") from None
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        positions = atoms.get_positions()
+        cell = atoms.cell.array
+        pbc = np.asarray(atoms.pbc, dtype=bool)
+        i, j, shifts = _neighbour_list(positions, cell, pbc, self.cutoff)
+        edge_vec = positions[j] - positions[i] + shifts @ cell
+        species = self._species_indices(atoms.get_chemical_symbols())
+        n = len(atoms)
+
+        dev, dt = self.device, self.dtype
+        out = self.module(
+            torch.as_tensor(species, device=dev),
+            torch.as_tensor(np.stack([i, j]), device=dev),
+            torch.as_tensor(edge_vec, dtype=dt, device=dev),
+            n,
+        )
+        energy = float(out["energy"].item())
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["forces"] = out["forces"].detach().double().cpu().numpy()
+        self.results["energies"] = out["node_energy"].detach().double().cpu().numpy()
+        if pbc.all():
+            v = out["virial"].detach().double().cpu().numpy()  # LAMMPS order xx yy zz xy xz yz
+            self.results["stress"] = -np.array([v[0], v[1], v[2], v[5], v[4], v[3]]) / atoms.get_volume()
+        if self.n_members > 1:
+            self.results["energy_std"] = float(out["energy_std"].item())
+            self.results["force_dev"] = out["force_dev"].detach().double().cpu().numpy()
+            self.results["max_force_dev"] = float(out["max_force_dev"].item())

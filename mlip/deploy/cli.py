@@ -1,0 +1,49 @@
+"""``seimlip deploy``: training checkpoint(s) -> one deployed model file (several = a committee)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+import yaml
+
+from mlip.config import StrictModel, load_config
+
+
+class DeployConfig(StrictModel):
+    """What ``seimlip deploy`` does; any field can come from ``--config`` or the command line."""
+
+    checkpoints: List[Path] = []
+    output: Optional[Path] = None
+    dtype: Optional[str] = None
+
+
+def deploy(
+    checkpoint: Optional[List[Path]] = typer.Argument(
+        None, help="Training checkpoint(s); give several to deploy a committee (uncertainty from their spread)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Deployed model file to write (e.g. model.pt)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 or float64 (default: the model's own)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML with checkpoints/output/dtype."),
+) -> None:
+    """Export checkpoint(s) to one TorchScript file for the ASE calculator and LAMMPS (pair_style seimlip)."""
+    from mlip.deploy.export import export
+    from mlip.errors import UserError
+
+    cfg = load_config(DeployConfig, config, {"checkpoints": list(checkpoint) if checkpoint else None,
+                                             "output": output, "dtype": dtype})
+    if not cfg.checkpoints:
+        raise UserError("give at least one checkpoint to deploy", "checkpoint")
+    if cfg.output is None:
+        raise UserError("say where to write the deployed model with -o/--output", "output")
+    resolved = cfg.model_dump(mode="json")
+    source = [str(p) for p in cfg.checkpoints]
+    path = export(source if len(source) > 1 else source[0], cfg.output, dtype=cfg.dtype,
+                  extra_metadata={"deploy_config": resolved})
+    from mlip.deploy.format import read_metadata
+
+    meta = read_metadata(path)
+    typer.echo(yaml.safe_dump(resolved, sort_keys=False).rstrip())
+    typer.echo(f"wrote {path}: {meta['n_members']} member(s), species {' '.join(meta['species'])}, "
+               f"cutoff {meta['cutoff']} A, {meta['n_interactions']} interactions, {meta['dtype']}")
+    typer.echo(f"LAMMPS: pair_style seimlip {path}   pair_coeff * * <element of each type>")

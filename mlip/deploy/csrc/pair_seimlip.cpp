@@ -1,0 +1,411 @@
+/* pair_style seimlip <model.pt> [device auto|cpu|cuda]
+   pair_coeff * * <element of type 1> <element of type 2> ...
+
+   Runs a seimlip deployed model (TorchScript, see mlip/deploy/export.py) on the full neighbour
+   list of owned and ghost atoms. A model with n_interactions message-passing layers of cutoff
+   rc needs ghost atoms out to n_interactions*rc: the ghost cutoff is raised to that (plus the
+   skin) automatically. Energies are summed over owned atoms only; forces on ghost atoms are
+   returned to their owners by LAMMPS' reverse communication (newton pair on). */
+
+#include "pair_seimlip.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "json.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "platform.h"
+#include "update.h"
+#include "utils.h"
+
+#include "seimlip_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#ifndef SEIMLIP_FORMAT_VERSION
+#error "SEIMLIP_FORMAT_VERSION must be defined by the build"
+#endif
+
+using namespace LAMMPS_NS;
+
+static const char *const EXPORT_HINT = "re-export the model with `seimlip deploy`";
+
+PairSeimlip::PairSeimlip(LAMMPS *lmp) : Pair(lmp)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  ghostneigh = 1;
+  no_virial_fdotr_compute = 1;
+  centroidstressflag = CENTROID_NOTAVAIL;
+  result.reset(new seimlip::Result);
+}
+
+PairSeimlip::~PairSeimlip()
+{
+  if (copymode) return;
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+    memory->destroy(cutghost);
+  }
+  memory->destroy(member_f);
+  memory->destroy(fdev);
+  memory->destroy(pvector);
+}
+
+void PairSeimlip::allocate()
+{
+  allocated = 1;
+  int n = atom->ntypes;
+  memory->create(setflag, n + 1, n + 1, "pair:setflag");
+  memory->create(cutsq, n + 1, n + 1, "pair:cutsq");
+  memory->create(cutghost, n + 1, n + 1, "pair:cutghost");
+  for (int i = 1; i <= n; i++)
+    for (int j = i; j <= n; j++) setflag[i][j] = 0;
+  type2species.assign(n + 1, -1);
+}
+
+/* ---------------------------------------------------------------------- */
+
+static int local_rank_hint(int me)
+{
+  for (const char *name : {"MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID",
+                           "PMI_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_RANK"}) {
+    const char *value = std::getenv(name);
+    if (value && *value) return std::atoi(value);
+  }
+  return me;
+}
+
+void PairSeimlip::load_model(const std::string &path, const std::string &device)
+{
+  if (!platform::file_is_readable(path))
+    error->all(FLERR, "pair_style seimlip: model file '{}' does not exist or cannot be read", path);
+
+  try {
+    model.reset(new seimlip::Model(path));
+  } catch (std::exception &e) {
+    error->all(FLERR, "pair_style seimlip: {}", e.what());
+  }
+
+  const std::string &text = model->metadata();
+  if (text.empty())
+    error->all(FLERR, "pair_style seimlip: '{}' is not a seimlip deployed model (no seimlip.json "
+               "metadata inside); {}", path, EXPORT_HINT);
+  json meta;
+  try {
+    meta = json::parse(text);
+    if (meta.value("format", std::string()) != "seimlip-deployed")
+      error->all(FLERR, "pair_style seimlip: '{}' is not a seimlip deployed model; {}", path,
+                 EXPORT_HINT);
+    int version = meta.at("format_version").get<int>();
+    if (version != SEIMLIP_FORMAT_VERSION)
+      error->all(FLERR, "pair_style seimlip: '{}' has deployed-model format version {} but this "
+                 "plugin reads version {}; {} (or rebuild the plugin with the seimlip version that "
+                 "wrote it)", path, version, SEIMLIP_FORMAT_VERSION, EXPORT_HINT);
+    if (meta.value("units", std::string("metal")) != "metal")
+      error->all(FLERR, "pair_style seimlip: model '{}' uses units '{}', only 'metal' is supported",
+                 path, meta.value("units", std::string()));
+    model_species = meta.at("species").get<std::vector<std::string>>();
+    cutoff = meta.at("cutoff").get<double>();
+    ninteractions = meta.at("n_interactions").get<int>();
+    nmembers = meta.at("n_members").get<int>();
+    float64 = meta.at("dtype").get<std::string>() == "float64";
+  } catch (json::exception &e) {
+    error->all(FLERR, "pair_style seimlip: metadata of '{}' is unreadable ({}); {}", path,
+               e.what(), EXPORT_HINT);
+  }
+  if (cutoff <= 0.0 || ninteractions < 1 || nmembers < 1 || model_species.empty())
+    error->all(FLERR, "pair_style seimlip: metadata of '{}' is inconsistent; {}", path, EXPORT_HINT);
+
+  int cuda_index = -1;
+  if (device == "cuda" || device == "auto") {
+    if (seimlip::Model::cuda_device_count() > 0) cuda_index = local_rank_hint(comm->me);
+    else if (device == "cuda")
+      error->all(FLERR, "pair_style seimlip: device cuda requested but torch sees no CUDA device");
+  }
+  try {
+    device_name = model->configure(cuda_index, float64);
+  } catch (std::exception &e) {
+    error->all(FLERR, "pair_style seimlip: {}", e.what());
+  }
+
+  // one torch thread per MPI rank unless the user said otherwise
+  if (comm->nprocs > 1 && !std::getenv("OMP_NUM_THREADS")) seimlip::Model::set_num_threads(1);
+
+  model_path = path;
+  if (comm->me == 0)
+    utils::logmesg(lmp, "seimlip: model {} ({} member{}, species {}, cutoff {} A, {} "
+                   "interaction{}, {}) on {}\n", path, nmembers, nmembers > 1 ? "s" : "",
+                   utils::join_words(model_species, " "), cutoff, ninteractions,
+                   ninteractions > 1 ? "s" : "", float64 ? "float64" : "float32", device_name);
+}
+
+void PairSeimlip::settings(int narg, char **arg)
+{
+  if (narg < 1)
+    error->all(FLERR, "Illegal pair_style seimlip command: expected pair_style seimlip "
+               "<model file> [device auto|cpu|cuda]");
+  std::string device = "auto";
+  int iarg = 1;
+  while (iarg < narg) {
+    if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
+      device = arg[iarg + 1];
+      if (device != "auto" && device != "cpu" && device != "cuda")
+        error->all(FLERR, "pair_style seimlip: device must be auto, cpu or cuda, not '{}'", device);
+      iarg += 2;
+    } else {
+      error->all(FLERR, "pair_style seimlip: unknown keyword '{}'", arg[iarg]);
+    }
+  }
+  load_model(arg[0], device);
+
+  // committee: per-member forces travel with the reverse communication
+  comm_reverse = nmembers > 1 ? 3 * nmembers : 0;
+  memory->destroy(pvector);
+  nextra = nmembers > 1 ? 2 : 0;
+  if (nextra) memory->create(pvector, nextra, "pair:pvector");
+}
+
+void PairSeimlip::coeff(int narg, char **arg)
+{
+  if (!model) error->all(FLERR, "pair_coeff before pair_style seimlip");
+  if (!allocated) allocate();
+  int ntypes = atom->ntypes;
+  if (narg != 2 + ntypes || strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_coeff for seimlip must be: pair_coeff * * followed by one element "
+               "per atom type ({} types, got {} elements)", ntypes, std::max(0, narg - 2));
+  for (int t = 1; t <= ntypes; t++) {
+    std::string element = arg[1 + t];
+    auto it = std::find(model_species.begin(), model_species.end(), element);
+    if (it == model_species.end())
+      error->all(FLERR, "pair_coeff: element '{}' (atom type {}) is not in the model's species "
+                 "list ({})", element, t, utils::join_words(model_species, " "));
+    type2species[t] = static_cast<int>(it - model_species.begin());
+  }
+  for (int i = 1; i <= ntypes; i++)
+    for (int j = i; j <= ntypes; j++) setflag[i][j] = 1;
+}
+
+void PairSeimlip::init_style()
+{
+  if (!model) error->all(FLERR, "pair_style seimlip has no model");
+  if (force->newton_pair == 0)
+    error->all(FLERR, "pair_style seimlip requires newton pair on (ghost-atom forces are "
+               "returned to their owners by reverse communication)");
+  neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+
+  // message passing: owned atoms feel atoms up to n_interactions * cutoff away
+  double need = ninteractions * cutoff + neighbor->skin;
+  if (comm->cutghostuser < need) {
+    comm->cutghostuser = need;
+    if (comm->me == 0)
+      utils::logmesg(lmp, "seimlip: ghost cutoff set to {} A ({} interactions x {} A + skin)\n",
+                     need, ninteractions, cutoff);
+  }
+}
+
+double PairSeimlip::init_one(int i, int j)
+{
+  if (setflag[i][j] == 0) error->all(FLERR, "All pair coeffs are not set");
+  cutghost[i][j] = cutghost[j][i] = cutoff;
+  return cutoff;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSeimlip::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  if (vflag_atom || cvflag_atom)
+    error->all(FLERR, "pair_style seimlip does not compute per-atom virials (compute stress/atom, "
+               "compute centroid/stress/atom)");
+
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  double **x = atom->x;
+  double **f = atom->f;
+  const int *type = atom->type;
+  const int ntot = list->inum + list->gnum;
+  const int *ilist = list->ilist;
+  const int *numneigh = list->numneigh;
+  int **firstneigh = list->firstneigh;
+  cutoffsq = cutoff * cutoff;
+
+  species_buf.resize(nall);
+  for (int i = 0; i < nall; i++) species_buf[i] = type2species[type[i]];
+
+  // Which centres need their edges: atoms within (n_interactions - 1) hops of an owned atom.
+  // The others only enter as neighbours; leaving out their edges changes no owned energy.
+  hops.assign(nall, ninteractions);
+  frontier.clear();
+  for (int i = 0; i < nlocal; i++) {
+    hops[i] = 0;
+    frontier.push_back(i);
+  }
+  for (int hop = 1; hop < ninteractions && !frontier.empty(); hop++) {
+    next_frontier.clear();
+    for (int i : frontier) {
+      const int *jlist = firstneigh[i];
+      for (int jj = 0; jj < numneigh[i]; jj++) {
+        int j = jlist[jj] & NEIGHMASK;
+        if (hops[j] <= hop) continue;
+        double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+        if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
+        hops[j] = hop;
+        next_frontier.push_back(j);
+      }
+    }
+    frontier.swap(next_frontier);
+  }
+
+  edge_i.clear();
+  edge_j.clear();
+  edge_vec.clear();
+  for (int ii = 0; ii < ntot; ii++) {
+    const int i = ilist[ii];
+    if (hops[i] >= ninteractions) continue;
+    const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+    const int *jlist = firstneigh[i];
+    for (int jj = 0; jj < numneigh[i]; jj++) {
+      const int j = jlist[jj] & NEIGHMASK;
+      const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+      if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
+      edge_i.push_back(i);
+      edge_j.push_back(j);
+      edge_vec.push_back(dx);
+      edge_vec.push_back(dy);
+      edge_vec.push_back(dz);
+    }
+  }
+  const int64_t nedges = static_cast<int64_t>(edge_i.size());
+  edge_index.resize(2 * nedges);
+  std::copy(edge_i.begin(), edge_i.end(), edge_index.begin());
+  std::copy(edge_j.begin(), edge_j.end(), edge_index.begin() + nedges);
+
+  const bool committee = nmembers > 1;
+  seimlip::Result &r = *result;
+  try {
+    model->compute(nall, nlocal, species_buf.data(), nedges, edge_index.data(), edge_vec.data(),
+                   eflag_atom != 0, committee, r);
+  } catch (std::exception &e) {
+    error->one(FLERR, "pair_style seimlip: {}", e.what());
+  }
+  if (static_cast<int>(r.forces.size()) != 3 * nall)
+    error->one(FLERR, "pair_style seimlip: model returned forces for {} atoms, expected {}",
+               r.forces.size() / 3, nall);
+
+  for (int i = 0; i < nall; i++) {
+    f[i][0] += r.forces[3 * i];
+    f[i][1] += r.forces[3 * i + 1];
+    f[i][2] += r.forces[3 * i + 2];
+  }
+  if (eflag_global) eng_vdwl += r.energy;
+  if (eflag_atom)
+    for (int i = 0; i < nlocal; i++) eatom[i] += r.node_energy[i];
+  if (vflag_global)
+    for (int k = 0; k < 6; k++) virial[k] += r.virial[k];
+
+  if (committee) committee_statistics(nlocal, nall);
+  last_step = update->ntimestep;
+}
+
+/* per-atom force deviation of the committee (DP-GEN's max_devi_f per atom):
+   sqrt(mean_k |F_k - <F>|^2), on total forces after ghost contributions reached their owners */
+
+void PairSeimlip::committee_statistics(int nlocal, int nall)
+{
+  const int K = nmembers;
+  const seimlip::Result &r = *result;
+  if (atom->nmax > nmax_committee) {
+    nmax_committee = atom->nmax;
+    memory->destroy(member_f);
+    memory->destroy(fdev);
+    memory->create(member_f, nmax_committee, 3 * K, "pair:member_f");
+    memory->create(fdev, nmax_committee, "pair:fdev");
+  }
+  for (int i = 0; i < nall; i++)
+    for (int k = 0; k < K; k++)
+      for (int d = 0; d < 3; d++)
+        member_f[i][3 * k + d] = r.member_forces[(static_cast<size_t>(k) * nall + i) * 3 + d];
+  comm->reverse_comm(this);
+
+  double local_max = 0.0;
+  for (int i = 0; i < nlocal; i++) {
+    double mean[3] = {0.0, 0.0, 0.0};
+    for (int k = 0; k < K; k++)
+      for (int d = 0; d < 3; d++) mean[d] += member_f[i][3 * k + d] / K;
+    double var = 0.0;
+    for (int k = 0; k < K; k++)
+      for (int d = 0; d < 3; d++) {
+        double delta = member_f[i][3 * k + d] - mean[d];
+        var += delta * delta;
+      }
+    fdev[i] = std::sqrt(var / K);
+    local_max = std::max(local_max, fdev[i]);
+  }
+  MPI_Allreduce(&local_max, &max_force_dev, 1, MPI_DOUBLE, MPI_MAX, world);
+
+  std::vector<double> energies(K, 0.0);
+  MPI_Allreduce(r.member_energy.data(), energies.data(), K, MPI_DOUBLE, MPI_SUM, world);
+  double mean = 0.0, var = 0.0;
+  for (double e : energies) mean += e / K;
+  for (double e : energies) var += (e - mean) * (e - mean) / K;
+  energy_std = std::sqrt(var);
+
+  // compute pair sums pvector over ranks: only rank 0 holds the (already global) values
+  pvector[0] = comm->me == 0 ? max_force_dev : 0.0;
+  pvector[1] = comm->me == 0 ? energy_std : 0.0;
+}
+
+int PairSeimlip::pack_reverse_comm(int n, int first, double *buf)
+{
+  int m = 0;
+  const int width = 3 * nmembers;
+  for (int i = first; i < first + n; i++)
+    for (int c = 0; c < width; c++) buf[m++] = member_f[i][c];
+  return m;
+}
+
+void PairSeimlip::unpack_reverse_comm(int n, int *list, double *buf)
+{
+  int m = 0;
+  const int width = 3 * nmembers;
+  for (int i = 0; i < n; i++) {
+    const int j = list[i];
+    for (int c = 0; c < width; c++) member_f[j][c] += buf[m++];
+  }
+}
+
+void *PairSeimlip::extract(const char *name, int &dim)
+{
+  dim = 0;
+  if (strcmp(name, "cutoff") == 0) return (void *) &cutoff;
+  if (nmembers > 1 && strcmp(name, "max_force_dev") == 0) return (void *) &max_force_dev;
+  if (nmembers > 1 && strcmp(name, "energy_std") == 0) return (void *) &energy_std;
+  return nullptr;
+}
+
+void *PairSeimlip::extract_peratom(const char *name, int &ncol)
+{
+  ncol = 0;
+  if (nmembers > 1 && strcmp(name, "force_dev") == 0) return (void *) fdev;
+  return nullptr;
+}
+
+double PairSeimlip::memory_usage()
+{
+  double bytes = Pair::memory_usage();
+  bytes += (double) nmax_committee * (3 * nmembers + 1) * sizeof(double);
+  bytes += (double) edge_vec.capacity() * sizeof(double);
+  bytes += (double) (edge_i.capacity() + edge_j.capacity() + edge_index.capacity()) * sizeof(int64_t);
+  return bytes;
+}

@@ -1,0 +1,70 @@
+/* pair_style seimlip: a seimlip deployed model (one potential or a committee) in LAMMPS. */
+#ifndef SEIMLIP_PAIR_SEIMLIP_H
+#define SEIMLIP_PAIR_SEIMLIP_H
+
+#include "pair.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace seimlip {
+class Model;
+struct Result;
+}  // namespace seimlip
+
+namespace LAMMPS_NS {
+
+class PairSeimlip : public Pair {
+ public:
+  explicit PairSeimlip(class LAMMPS *);
+  ~PairSeimlip() override;
+
+  void compute(int, int) override;
+  void settings(int, char **) override;
+  void coeff(int, char **) override;
+  void init_style() override;
+  double init_one(int, int) override;
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
+  void *extract(const char *, int &) override;
+  void *extract_peratom(const char *, int &) override;
+  double memory_usage() override;
+
+  // read by compute seimlip/atom (valid after a force evaluation on step last_step)
+  int n_members() const { return nmembers; }
+  const double *force_dev() const { return fdev; }
+  double max_force_dev = 0.0;
+  double energy_std = 0.0;
+  bigint last_step = -1;
+
+ protected:
+  std::unique_ptr<seimlip::Model> model;
+  std::unique_ptr<seimlip::Result> result;
+  std::string model_path, device_name;
+  std::vector<std::string> model_species;
+  std::vector<int> type2species;    // LAMMPS type -> index into model_species
+  double cutoff = 0.0, cutoffsq = 0.0;
+  int ninteractions = 1, nmembers = 1;
+  bool float64 = true;
+
+  // per-step buffers
+  std::vector<int64_t> species_buf, edge_i, edge_j, edge_index;
+  std::vector<double> edge_vec;
+  std::vector<int> hops;
+  std::vector<int> frontier, next_frontier;
+
+  // committee: per-member forces of owned + ghost atoms (reverse-communicated) and deviation
+  int nmax_committee = 0;
+  double **member_f = nullptr;
+  double *fdev = nullptr;
+
+  void allocate();
+  void load_model(const std::string &path, const std::string &device);
+  void committee_statistics(int nlocal, int nall);
+};
+
+}  // namespace LAMMPS_NS
+
+#endif

@@ -1,0 +1,57 @@
+/* The deployed seimlip model behind a plain C++ interface.
+
+   This header includes neither torch nor LAMMPS headers: LAMMPS bundles fmt 10 and torch
+   fmt 12 under the same include guard, so the two must live in separate translation units.
+   seimlip_model.cpp is the only file that sees torch. */
+#ifndef SEIMLIP_MODEL_H
+#define SEIMLIP_MODEL_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace seimlip {
+
+struct Result {
+  double energy = 0.0;               // sum of node energies of the first n_local atoms
+  double virial[6] = {0, 0, 0, 0, 0, 0};  // LAMMPS order xx yy zz xy xz yz, = -stress*volume
+  std::vector<double> node_energy;   // [n_atoms] (filled only when asked for)
+  std::vector<double> forces;        // [n_atoms*3], ghosts included
+  std::vector<double> member_energy; // [n_members] (committee only)
+  std::vector<double> member_forces; // [n_members*n_atoms*3] (committee only)
+};
+
+class Model {
+ public:
+  // Loads a TorchScript file; throws std::runtime_error with a one-line reason.
+  explicit Model(const std::string &path);
+  ~Model();
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+
+  // The JSON metadata stored in the file ("" when the file has none).
+  const std::string &metadata() const;
+
+  // Choose the device (cuda:<index> when CUDA is available and index >= 0, else CPU) and the
+  // floating point type the model was exported in. Returns a description of the device.
+  std::string configure(int cuda_index, bool float64);
+
+  // Set torch's intra-op thread count (<= 0 leaves it alone).
+  static void set_num_threads(int n);
+  static int cuda_device_count();
+
+  // edge_index is [2][n_edges] row-major (row 0 = centre i, row 1 = neighbour j);
+  // edge_vec is [n_edges][3] with edge_vec = x[j] - x[i].
+  void compute(int64_t n_atoms, int64_t n_local, const int64_t *species, int64_t n_edges,
+               const int64_t *edge_index, const double *edge_vec, bool want_node_energy,
+               bool want_members, Result &out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace seimlip
+
+#endif

@@ -1,0 +1,207 @@
+"""Deployment: export round trip, ASE calculator (FD checks), committees, error messages."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+
+from mlip.deploy import export, load_calculator, load_deployed
+from mlip.errors import UserError
+
+SPECIES = ["H", "Li", "C", "O", "F", "P"]
+E0 = {"H": -13.6, "Li": -190.0, "C": -1030.0, "O": -2040.0, "F": -2710.0, "P": -9300.0}
+
+
+def small_model(seed: int = 0, cutoff: float = 4.0, dtype: str = "float64", **overrides):
+    """A small real potential (random weights) for fast tests."""
+    from mlip.model import ModelConfig, build_model
+
+    torch.manual_seed(seed)
+    config = ModelConfig.preset("small", cutoff=cutoff, channels=8, radial_hidden=16, readout_hidden=8,
+                                dtype=dtype, **overrides)
+    model = build_model(config, SPECIES, E0, scale=0.5)
+    # random weights give a nearly flat learned energy: make the test sensitive to every layer
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.5)
+    return model.eval()
+
+
+def li_ec_cell(seed: int = 0) -> Atoms:
+    """A small periodic Li|EC-like cell (Li slab + EC molecules), rattled, 3D-periodic."""
+    from md_runs.builders import li_slab, molecule_geometry
+
+    slab = li_slab("100", size=(2, 2), layers=3, vacuum=10.0)
+    slab.positions[:, 2] -= slab.positions[:, 2].min()
+    cell = np.array(slab.cell)
+    ec = molecule_geometry("EC")
+    top = slab.positions[:, 2].max()
+    ec.positions += np.array([cell[0, 0] / 2, cell[1, 1] / 2, top + 2.2]) - ec.positions.mean(0)
+    atoms = slab + ec
+    atoms.cell = [cell[0], cell[1], [0.6, -0.4, top + 2.2 + 7.0]]  # slightly triclinic
+    atoms.pbc = True
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def model():
+    return small_model(0)
+
+
+@pytest.fixture(scope="module")
+def deployed(model, tmp_path_factory):
+    return export(model, tmp_path_factory.mktemp("deploy") / "model.pt")
+
+
+def test_export_round_trip_matches_eager_model(model, deployed):
+    from mlip.data.graph import atoms_to_graph
+    from mlip.model import energy_forces_stress
+
+    module, meta = load_deployed(deployed)
+    assert meta["species"] == SPECIES and meta["n_members"] == 1 and meta["dtype"] == "float64"
+    assert meta["n_interactions"] == 2 and meta["ghost_cutoff"] == pytest.approx(8.0)
+    atoms = li_ec_cell()
+    atoms.calc = load_calculator(deployed, device="cpu")
+    ref = energy_forces_stress(model, atoms_to_graph(atoms, SPECIES, model.cutoff))
+    assert atoms.get_potential_energy() == pytest.approx(float(ref["energy"][0]), rel=1e-12, abs=1e-10)
+    np.testing.assert_allclose(atoms.get_forces(), ref["forces"].numpy(), atol=1e-10)
+    np.testing.assert_allclose(atoms.get_stress(), ref["stress"][0].numpy(), atol=1e-12)
+    np.testing.assert_allclose(atoms.get_potential_energies().sum(), atoms.get_potential_energy(), rtol=1e-12)
+    assert np.abs(atoms.get_forces()).max() > 1e-3  # the model is not trivially flat
+
+
+def test_calculator_forces_and_stress_are_energy_derivatives(deployed):
+    atoms = li_ec_cell(seed=1)
+    atoms.calc = load_calculator(deployed, device="cpu")
+    forces = atoms.get_forces()
+    stress = atoms.get_stress(voigt=False)
+    h = 1e-4
+    for index, d in [(0, 0), (7, 2), (len(atoms) - 1, 1), (len(atoms) - 4, 0)]:
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.calc = minus.calc = atoms.calc
+        plus.positions[index, d] += h
+        e_plus = plus.get_potential_energy()
+        minus.positions[index, d] -= h
+        e_minus = minus.get_potential_energy()
+        assert forces[index, d] == pytest.approx(-(e_plus - e_minus) / (2 * h), abs=1e-6)
+    volume = atoms.get_volume()
+    for a, b in [(0, 0), (2, 2), (0, 1), (1, 2)]:
+        energies = []
+        for sign in (1, -1):
+            strained = atoms.copy()
+            eps = np.eye(3)
+            eps[a, b] += sign * h / 2
+            eps[b, a] += sign * h / 2
+            strained.set_cell(atoms.cell.array @ eps, scale_atoms=True)
+            strained.calc = atoms.calc
+            energies.append(strained.get_potential_energy())
+        assert stress[a, b] == pytest.approx((energies[0] - energies[1]) / (2 * h) / volume, abs=1e-7)
+
+
+def test_calculator_on_a_molecule_without_cell(deployed):
+    from md_runs.builders import molecule_geometry
+
+    atoms = molecule_geometry("EC")
+    atoms.pbc = False
+    atoms.cell = np.zeros((3, 3))
+    atoms.calc = load_calculator(deployed, device="cpu")
+    assert np.isfinite(atoms.get_potential_energy())
+    assert abs(atoms.get_forces().sum(0)).max() < 1e-10  # no net force on an isolated molecule
+    assert "stress" not in atoms.calc.results
+
+
+def test_committee_spread(model, tmp_path):
+    atoms = li_ec_cell(seed=2)
+    same = load_calculator(export([model, model], tmp_path / "same.pt"), device="cpu")
+    same.calculate(atoms, ["energy"])
+    assert same.results["energy_std"] == pytest.approx(0.0, abs=1e-12)
+    assert np.abs(same.results["force_dev"]).max() < 1e-12
+    single = load_calculator(model, device="cpu")
+    single.calculate(atoms, ["energy"])
+    assert same.results["energy"] == pytest.approx(single.results["energy"], rel=1e-12)
+
+    other = small_model(seed=1)
+    path = export([model, other], tmp_path / "committee.pt")
+    assert load_deployed(path)[1]["n_members"] == 2
+    committee = load_calculator(path, device="cpu")
+    committee.calculate(atoms, ["energy", "forces"])
+    r = committee.results
+    second = load_calculator(other, device="cpu")
+    second.calculate(atoms, ["energy", "forces"])
+    f1, f2 = single.results["forces"], second.results["forces"]
+    assert r["energy"] == pytest.approx((single.results["energy"] + second.results["energy"]) / 2, rel=1e-12)
+    assert r["energy_std"] == pytest.approx(abs(single.results["energy"] - second.results["energy"]) / 2, rel=1e-9)
+    np.testing.assert_allclose(r["forces"], (f1 + f2) / 2, atol=1e-10)
+    expected_dev = np.linalg.norm(f1 - f2, axis=1) / 2  # sqrt(mean_k |F_k - <F>|^2) for K=2
+    np.testing.assert_allclose(r["force_dev"], expected_dev, atol=1e-10)
+    assert r["max_force_dev"] == pytest.approx(expected_dev.max()) and r["max_force_dev"] > 0
+
+
+def test_float32_export_runs(model, tmp_path):
+    path = export(model, tmp_path / "f32.pt", dtype="float32")
+    module, meta = load_deployed(path)
+    assert meta["dtype"] == "float32"
+    atoms = li_ec_cell()
+    atoms.calc = load_calculator(path, device="cpu")
+    ref = load_calculator(model, device="cpu")
+    ref.calculate(atoms, ["energy"])
+    assert atoms.get_potential_energy() == pytest.approx(ref.results["energy"], rel=1e-5)
+
+
+def test_export_and_calculator_from_checkpoint(model, tmp_path):
+    from mlip.deploy.cli import deploy
+    from mlip.train.checkpoint import save_checkpoint
+
+    ckpt = tmp_path / "model.ckpt"
+    save_checkpoint(ckpt, {"model": model.to_state(), "ema": None})
+    out = tmp_path / "from_ckpt.pt"
+    deploy(checkpoint=[ckpt], output=out, dtype=None, config=None)
+    meta = load_deployed(out)[1]
+    assert meta["members"][0]["source"] == str(ckpt)
+    atoms = li_ec_cell()
+    a, b = load_calculator(out, device="cpu"), load_calculator(ckpt, device="cpu")
+    a.calculate(atoms, ["energy"])
+    b.calculate(atoms, ["energy"])
+    assert a.results["energy"] == pytest.approx(b.results["energy"], rel=1e-12)
+
+
+def test_load_errors_are_clear(deployed, model, tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_deployed(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(UserError, match="not a seimlip deployed model"):
+        load_deployed(junk)
+    ckpt = tmp_path / "state.pt"
+    torch.save({"a": torch.zeros(2)}, ckpt)
+    with pytest.raises(UserError, match="training checkpoint"):
+        load_deployed(ckpt)
+    plain = tmp_path / "plain.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(plain))
+    with pytest.raises(UserError, match="without seimlip metadata"):
+        load_deployed(plain)
+    future = export(model, tmp_path / "future.pt", extra_metadata={"format_version": 999})
+    with pytest.raises(UserError, match="format version 999"):
+        load_deployed(future)
+    with pytest.raises(UserError, match="format version 999"):
+        load_calculator(future)
+    with pytest.raises(UserError, match="shipped model"):
+        load_calculator("no-such-model")
+    calc = load_calculator(deployed, device="cpu")
+    with pytest.raises(UserError, match="Xe is not in the model"):
+        calc.calculate(bulk("Xe", "fcc", a=6.0), ["energy"])
+
+
+def test_metadata_is_plain_json_in_the_archive(deployed):
+    with zipfile.ZipFile(deployed) as zf:
+        name = next(n for n in zf.namelist() if n.endswith("/extra/seimlip.json"))
+        meta = json.loads(zf.read(name))
+    assert meta["format"] == "seimlip-deployed" and meta["units"] == "metal"
+    assert meta["members"][0]["config"]["n_interactions"] == 2
