@@ -225,7 +225,9 @@ def test_ledc_box():
     report = validate_structure(atoms)
     assert report.composition == {"H": 16, "Li": 8, "C": 16, "O": 24}
     assert report.density == pytest.approx(1.6, rel=1e-6)
-    assert intermolecular_min(atoms) > 1.9
+    assert intermolecular_min(atoms) > 1.7  # packing tolerance 1.8 Å
+    small = ledc_box(seed=1)  # default: 2 folded LEDC, fits a ~7 Å box without touching its images
+    assert validate_structure(small).composition == {"H": 8, "Li": 4, "C": 8, "O": 12}
 
 
 # ---------------------------------------------------------------------------------------- interfaces
@@ -261,6 +263,15 @@ def test_interface_from_spec_is_deterministic():
     assert not np.allclose(a.positions, c.positions)
     top = a.positions[a.arrays["mol_id"] == -1, 2].max()
     assert a.positions[a.arrays["mol_id"] >= 0, 2].min() == pytest.approx(top + 2.0)
+
+
+def test_interface_keeps_li_ions_off_the_metal():
+    atoms = li_interface("100", size=(2, 2), layers=3, n_solvent=4, molarity=3.0, seed=0)
+    assert atoms.info["molecules"] == {"EC": 4, "Li+": 1, "PF6": 1}
+    ids = atoms.arrays["mol_id"]
+    ion = np.flatnonzero((ids >= 0) & (np.array(atoms.get_chemical_symbols()) == "Li"))
+    _, d = get_distances(atoms.positions[ids == -1], atoms.positions[ion], cell=atoms.cell, pbc=True)
+    assert d.min() >= 2.2 - 1e-6  # Li-Li threshold 2.0 + 0.2 margin, above the 2.0 Å gap
 
 
 def test_interface_110_with_vacuum():

@@ -1,6 +1,6 @@
 """Molecular geometries of the electrolyte, its ions, SEI molecules and decomposition fragments.
 
-EC, DMC and LEDC are gas-phase GFN1-xTB minima (tblite, BFGS to fmax 0.01 eV/Å) started from
+EC, DMC and LEDC (folded and extended) are gas-phase GFN1-xTB minima (tblite, BFGS to fmax 0.01 eV/Å) started from
 standard internal coordinates (C=O 1.19-1.21, C-O 1.33-1.45, C-C 1.52, C-H 1.09 Å). PF6- is an
 ideal octahedron with P-F 1.60 Å. The ring-opened EC radical (•CH2CH2OCO2•) is cut from the relaxed
 LEDC, CO3 is trigonal planar with C-O 1.29 Å, C2H4 and CO come from ase.build.molecule (G2).
@@ -22,7 +22,7 @@ from mlip.errors import UserError
 from md_runs.builders.validate import finish
 
 MoleculeName = Literal[
-    "EC", "DMC", "PF6", "Li+", "LEDC", "C2H4", "CO3", "CO", "CO2", "ring_opened_EC", "F", "LiF", "Li2O"
+    "EC", "DMC", "PF6", "Li+", "LEDC", "LEDC_extended", "C2H4", "CO3", "CO", "CO2", "ring_opened_EC", "F", "LiF", "Li2O"
 ]
 MOLECULE_NAMES: tuple[str, ...] = get_args(MoleculeName)
 
@@ -57,8 +57,30 @@ H    -2.90123   -0.39055   -0.89265
 H    -2.90123   -0.39055    0.89265
 """
 
-# (CH2OCO2Li)2, Ci-symmetric, each Li chelated by the two terminal carbonate O (Li-O ~1.9 Å)
+# (CH2OCO2Li)2, folded: each Li bridges the two carbonate groups. The lowest of 20 GFN1-xTB minima
+# started from rotations about the C-C and O-CH2 bonds of the extended form (1.7 eV below it) and
+# compact (largest interatomic distance 5.2 Å), so it packs into small periodic boxes.
 _LEDC = """
+C     1.61607   -0.43810    0.41126
+O     1.93585    0.19548   -0.59808
+O     1.96515   -1.56125    0.77432
+O     0.65737    0.13249    1.28527
+Li    0.98866   -0.21432   -2.01377
+C    -0.02710    1.30130    0.86663
+C    -0.68220   -1.16583   -1.07062
+O    -1.02310   -1.75732   -0.04291
+O    -0.12415   -1.60268   -2.07695
+O    -0.87380    0.23672   -1.13234
+Li    0.26383   -1.93521    1.13073
+C    -1.26690    0.91814    0.04683
+H     0.64187    1.93533    0.26602
+H    -0.32995    1.84878    1.76692
+H    -1.80445    1.82339   -0.25788
+H    -1.93715    0.28308    0.64457
+"""
+
+# (CH2OCO2Li)2 extended, Ci-symmetric, each Li chelated by the two terminal carbonate O (Li-O ~1.9 Å)
+_LEDC_EXTENDED = """
 C     2.72685   -1.15809    0.00000
 O     3.34859   -0.06386    0.00000
 O     3.30188   -2.26660    0.00000
@@ -77,7 +99,7 @@ H    -1.04492   -0.69546    0.89276
 H    -1.04492   -0.69546   -0.89276
 """
 
-# •CH2-CH2-O-CO2• : one half of LEDC (carbonate C, 3 O, CH2, its 2 H) plus the other CH2 and its H
+# •CH2-CH2-O-CO2• : one half of extended LEDC (carbonate C, 3 O, CH2, its 2 H) + the other CH2, its H
 _RING_OPENED_EC_ROWS = (0, 1, 2, 3, 5, 11, 12, 13, 14, 15)
 
 
@@ -93,8 +115,10 @@ def _raw(name: str) -> Atoms:
         return _parse(_DMC)
     if name == "LEDC":
         return _parse(_LEDC)
+    if name == "LEDC_extended":
+        return _parse(_LEDC_EXTENDED)
     if name == "ring_opened_EC":
-        return _parse(_LEDC)[list(_RING_OPENED_EC_ROWS)]
+        return _parse(_LEDC_EXTENDED)[list(_RING_OPENED_EC_ROWS)]
     if name == "PF6":
         r = 1.60
         pos = [[0, 0, 0]] + [list(v) for v in r * np.vstack([np.eye(3), -np.eye(3)])]

@@ -23,6 +23,8 @@ _SOLVENT_FORMULAS = {"C3H4O3": "EC", "C3H6O3": "DMC"}
 FRAGMENT_CLEARANCE = 1.8
 #: among this many clash-free placements, the one removing the fewest solvent molecules wins
 PLACEMENT_CANDIDATES = 20
+#: Å added to validate_structure's pair thresholds when placing a fragment
+PLACEMENT_MARGIN = 0.3
 
 
 def _check_lateral(slab: Atoms, other: Atoms) -> None:
@@ -58,7 +60,9 @@ def interface(slab: Atoms, electrolyte: Atoms, gap: float = 2.0, vacuum: float =
     lengths; ``periodic_z=False`` gives a flat liquid surface). Molecules are kept whole; the
     lowest electrolyte atom sits ``gap`` Å above the top slab layer, and the cell ends ``gap`` +
     ``vacuum`` Å above the highest electrolyte atom, so with ``vacuum=0`` the liquid also meets the
-    slab's bottom face (periodic image) across ``gap``. The slab starts at z = 0.
+    slab's bottom face (periodic image) across ``gap``. Atoms whose pair threshold with the slab
+    is larger than ``gap`` (Li+ vs Li metal, 2.0 Å) keep that threshold + 0.2 Å instead. The slab
+    starts at z = 0.
     """
     if gap < 0 or vacuum < 0:
         raise UserError(f"gap and vacuum must be >= 0, got {gap}, {vacuum}", "gap")
@@ -66,8 +70,15 @@ def interface(slab: Atoms, electrolyte: Atoms, gap: float = 2.0, vacuum: float =
     s_pos = slab.positions.copy()
     s_pos[:, 2] -= s_pos[:, 2].min()
     e_pos = _whole_molecules(electrolyte)
-    e_pos[:, 2] += s_pos[:, 2].max() + gap - e_pos[:, 2].min()
-    c = float(e_pos[:, 2].max() + gap + vacuum)
+    # each electrolyte atom clears the slab by `gap`, or by its pair threshold + 0.2 Å if that is
+    # larger (Li+ vs Li metal: 2.2 Å), on both sides of the liquid
+    slab_species = set(slab.get_chemical_symbols())
+    needed = np.array(
+        [max(gap, max(min_distance_threshold(x, e) for x in slab_species) + 0.2) for e in electrolyte.get_chemical_symbols()]
+    )
+    rel = e_pos[:, 2] - e_pos[:, 2].min()
+    e_pos[:, 2] += s_pos[:, 2].max() - e_pos[:, 2].min() + float(np.max(needed - rel))
+    c = float(np.max(e_pos[:, 2] + needed) + vacuum)
     cell = np.array(slab.cell)
     cell[2] = [0.0, 0.0, c]
     atoms = Atoms(
@@ -154,7 +165,12 @@ def add_fragment(
     formula = {m: surface[ids == m].get_chemical_formula(mode="hill") for m in np.unique(ids[ids >= 0])}
     cell = np.array(surface.cell)
     fsym = geom.get_chemical_symbols()
-    limit = np.array([[max(FRAGMENT_CLEARANCE, min_distance_threshold(f, s)) for s in symbols] for f in fsym])
+    # a margin over the validation thresholds keeps the placement valid under later rattle/strain
+    limit = np.array(
+        [[max(FRAGMENT_CLEARANCE, min_distance_threshold(f, s) + PLACEMENT_MARGIN) for s in symbols] for f in fsym]
+    )
+    self_limit = np.array([[min_distance_threshold(f, g) + PLACEMENT_MARGIN for g in fsym] for f in fsym])
+    self_plain = geom.get_all_distances()
     best: tuple[int, np.ndarray, set[int]] | None = None
     valid = 0
     for _ in range(max_tries):
@@ -164,6 +180,9 @@ def add_fragment(
         pos[:, :2] += frac[0] * cell[0, :2] + frac[1] * cell[1, :2]
         pos[:, 2] += ztop + height - pos[:, 2].min()
         _, dist = get_distances(pos, surface.positions, cell=surface.cell, pbc=surface.pbc)
+        _, self_mic = get_distances(pos, pos, cell=surface.cell, pbc=surface.pbc)
+        if np.any((self_mic < self_plain - 1e-6) & (self_mic < np.maximum(self_limit, FRAGMENT_CLEARANCE))):
+            continue  # the fragment would touch its own periodic image (small cell)
         clash_mols = set(ids[np.unique(np.nonzero(dist < limit)[1])].tolist())
         if any(m < 0 or formula.get(m) not in _SOLVENT_FORMULAS for m in clash_mols):
             continue  # would hit the slab, an ion or an earlier fragment
