@@ -9,6 +9,7 @@ Everything is seeded: the same plan gives the same frames.
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from ase import Atoms
 from pydantic import Field
 
 from mlip.config import StrictModel
+from mlip.data.readers import read_frames, write_frames
+from mlip.errors import UserError
 from md_runs import builders
 
 
@@ -47,9 +50,21 @@ def _seed(*parts: Any) -> int:
     return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
 
+MAX_DRAWS = 5  # a random placement that clashes is redrawn with a new seed this many times
+
+
 def _perturbed(spec: SystemSpec, base_seed: int, i: int) -> Atoms:
-    """Frame ``i`` of a system: the builder spec plus this frame's seed and perturbations."""
-    seed = _seed(base_seed, spec.name, spec.build, i)
+    """Frame ``i`` of a system; a random draw that fails validation (a clash) is redrawn."""
+    for draw in range(MAX_DRAWS):
+        try:
+            return _draw(spec, _seed(base_seed, spec.name, spec.build, i, *([draw] if draw else [])))
+        except UserError as exc:
+            last = exc
+    raise UserError(f"frame {i}: {MAX_DRAWS} random draws failed, last: {last}", spec.name)
+
+
+def _draw(spec: SystemSpec, seed: int) -> Atoms:
+    """One draw of a system: the builder spec plus this seed and the perturbations."""
     params: dict[str, Any] = {**spec.build, "config_type": spec.name}
     if spec.vary_seed:
         params["seed"] = seed
@@ -87,6 +102,14 @@ def _md_snapshots(spec: SystemSpec, base_seed: int, calculator: Callable[[], Any
     return frames
 
 
+def _valid(atoms: Atoms, where: str) -> bool:
+    try:
+        builders.validate_structure(atoms, where=where)
+    except UserError:
+        return False
+    return True
+
+
 def default_md_calculator():
     """The reference method, used for the short hot MD runs of a plan."""
     from tblite.ase import TBLite
@@ -98,14 +121,24 @@ def build_frames(
     config: BuildConfig,
     progress: Callable[[str, int], None] | None = None,
     calculator: Callable[[], Any] = default_md_calculator,
+    parts_dir: Path | None = None,
 ) -> list[Atoms]:
-    """All frames of a plan, each with ``info['config_type']`` set and validated by the builders."""
+    """All frames of a plan, each with ``info['config_type']`` set and validated by the builders.
+
+    With ``parts_dir``, each finished system is saved there and reused by a later call, so an
+    interrupted build resumes at the system it stopped in.
+    """
     frames: list[Atoms] = []
-    for spec in config.systems:
-        if spec.md is not None:
-            new = _md_snapshots(spec, config.seed, calculator)
-            for atoms in new:
-                builders.validate_structure(atoms, where=spec.name)
+    for k, spec in enumerate(config.systems):
+        part = parts_dir / f"{k:03d}-{_seed(config.seed, spec.model_dump_json())}.extxyz" if parts_dir else None
+        if part is not None and part.exists():  # finished in an earlier, interrupted run
+            new = read_frames(part)
+            frames.extend(new)
+            if progress:
+                progress(spec.name, len(new))
+            continue
+        if spec.md is not None:  # hot snapshots with a momentary close contact are dropped
+            new = [a for a in _md_snapshots(spec, config.seed, calculator) if _valid(a, spec.name)]
         else:
             new = []
             for i in range(spec.count):
@@ -116,5 +149,7 @@ def build_frames(
             atoms.info["config_type"] = spec.name
         if progress and spec.md is not None:
             progress(spec.name, len(new))
+        if part is not None:
+            write_frames(part, new)
         frames.extend(new)
     return frames

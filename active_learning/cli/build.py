@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -21,7 +22,7 @@ def build(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Sampling plan (YAML); default: a small interface plan."),
     seed: Optional[int] = typer.Option(None, help="Overrides the plan's seed."),
 ) -> None:
-    """Build the (unlabelled) configurations of a sampling plan."""
+    """Build the (unlabelled) configurations of a sampling plan; resumes after an interruption."""
     cfg = load_config(BuildConfig, config or DEFAULT_PLAN, {"seed": seed})
     total = sum(s.count for s in cfg.systems)
     with Progress(
@@ -29,7 +30,11 @@ def build(
         console=Console(stderr=True),
     ) as bar:
         task = bar.add_task("building", total=total)
-        frames = build_frames(cfg, progress=lambda name, n: bar.update(task, advance=n, description=name))
+        parts = out.with_name(out.name + ".parts")
+        frames = build_frames(
+            cfg, progress=lambda name, n: bar.update(task, advance=n, description=name), parts_dir=parts
+        )
     write_frames(out, frames)
+    shutil.rmtree(parts)
     dump_config(cfg, out.with_name(out.name.split(".")[0] + ".plan.yaml"))
     Console().print(f"{len(frames)} frames -> {out}")
