@@ -102,6 +102,16 @@ def _md_snapshots(spec: SystemSpec, base_seed: int, calculator: Callable[[], Any
     return frames
 
 
+def _check_spec(spec: SystemSpec) -> None:
+    from mlip.config import validate
+    from md_runs.builders.spec import BUILDERS, spec_model
+
+    name = spec.build.get("builder")
+    if name not in BUILDERS:
+        raise UserError(f"build.builder: unknown builder {name!r} (known: {', '.join(BUILDERS)})", spec.name)
+    validate(spec_model(name), {k: v for k, v in spec.build.items() if k != "builder"}, spec.name)
+
+
 def _valid(atoms: Atoms, where: str) -> bool:
     try:
         builders.validate_structure(atoms, where=where)
@@ -128,6 +138,8 @@ def build_frames(
     With ``parts_dir``, each finished system is saved there and reused by a later call, so an
     interrupted build resumes at the system it stopped in.
     """
+    for spec in config.systems:  # a mistake in the plan fails now, not after an hour of building
+        _check_spec(spec)
     frames: list[Atoms] = []
     for k, spec in enumerate(config.systems):
         part = parts_dir / f"{k:03d}-{_seed(config.seed, spec.model_dump_json())}.extxyz" if parts_dir else None

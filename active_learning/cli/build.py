@@ -27,7 +27,7 @@ def build(
     total = sum(s.count for s in cfg.systems)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True), transient=True,
     ) as bar:
         task = bar.add_task("building", total=total)
         parts = out.with_name(out.name + ".parts")
