@@ -27,9 +27,14 @@ err_console = Console(stderr=True)
 def _register() -> None:
     from active_learning.cli.data import data_app
     from active_learning.cli.quickstart import quickstart
+    from mlip.cli import evaluate, train
+    from mlip.deploy.cli import deploy
 
-    app.add_typer(data_app, name="data", help="Build, label, inspect and split reference data.")
     app.command("quickstart")(quickstart)
+    app.add_typer(data_app, name="data", help="Build, label, inspect and split reference data.")
+    app.command("train")(train)
+    app.command("eval")(evaluate)
+    app.command("deploy")(deploy)
 
 
 _register()
