@@ -78,14 +78,15 @@ def evaluate(
         raise UserError(f"--device must be auto, cpu or cuda, got {device!r}")
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
-    potential = load_any_model(model)
+    dev = pick_device(device)
+    potential = load_any_model(model, device=dev)
     frames = read_frames(data)
     if not frames:
         raise UserError("no frames to evaluate on", str(data))
     console = Console()
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(frames))
-        metrics, preds = evaluate_model(potential, frames, batch_size=batch_size, device=pick_device(device),
+        metrics, preds = evaluate_model(potential, frames, batch_size=batch_size, device=dev,
                                         progress=lambda n: progress.update(task, advance=n))
     metrics["model"], metrics["data"] = str(model), str(data)
     print_table(metrics, title=f"{model} on {data}", console=console)

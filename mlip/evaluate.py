@@ -166,33 +166,24 @@ def print_table(metrics: dict, title: str = "errors", console=None) -> None:
     console.print(table)
 
 
-def load_any_model(spec: str | Path):
-    """A Potential (checkpoint) or an ASE calculator (deployed file) for ``spec``: a path or a
-    shipped model's name."""
+def load_any_model(spec: str | Path, device: str | torch.device = "cpu"):
+    """What ``spec`` names, ready to evaluate: a Potential for a training checkpoint, an ASE
+    calculator for a deployed file; ``spec`` is a path or a shipped model's name."""
     from mlip.pretrained import pretrained_path
+    from mlip.train.checkpoint import load_model
 
     path = Path(spec)
     if not path.exists():
-        found = pretrained_path(str(spec))
-        if found is None:
-            raise UserError("no such model file or shipped model name", str(spec))
-        path = found
-    from mlip.train.checkpoint import KIND, load_model
+        path = pretrained_path(str(spec))
+    try:
+        from mlip.deploy.export import is_deployed_file
+    except ImportError:  # deployment not available: only checkpoints can be evaluated
+        is_deployed_file = None
+    if is_deployed_file is not None and is_deployed_file(path):
+        from mlip.deploy import load_calculator
 
-    try:
-        head = torch.load(path, map_location="cpu", weights_only=True)
-        is_ckpt = isinstance(head, dict) and head.get("kind") == KIND
-    except Exception:
-        is_ckpt = False
-    if is_ckpt:
-        return load_model(path)
-    try:
-        from mlip import deploy
-    except ImportError:
-        deploy = None
-    if deploy is not None and hasattr(deploy, "load_calculator"):
-        return deploy.load_calculator(str(path))
-    return load_model(path)  # raises the clear "not a seimlip checkpoint" error
+        return load_calculator(str(path), device=device)
+    return load_model(path)  # a checkpoint, or the clear "not a seimlip checkpoint" error
 
 
 def evaluate_model(model, frames, batch_size: int = 16, device: str = "cpu", progress=None):

@@ -50,6 +50,13 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
         raise UserError("the training set is empty", "data")
     if not splits.val:
         raise UserError("the validation set is empty (raise the split's validation fraction or give data.val)", "data")
+    seen = {s for a in splits.train for s in a.get_chemical_symbols()}
+    unseen = sorted({s for a in splits.val + splits.test for s in a.get_chemical_symbols()} - seen)
+    if unseen:
+        from mlip.train.logging import console
+
+        console.print(f"[yellow]warning:[/] element(s) {', '.join(unseen)} appear in validation/test frames "
+                      "but not in the training set: their reference energies are 0")
     return splits
 
 

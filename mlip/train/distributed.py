@@ -62,10 +62,20 @@ def teardown(info: DistInfo) -> None:
 
 
 def all_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    if info.enabled:
-        t = t.clone()
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
+    """Sum over ranks (through the training device: nccl reduces CUDA tensors only)."""
+    if not info.enabled:
+        return t
+    work = t.detach().to(info.device, copy=True)
+    dist.all_reduce(work, op=dist.ReduceOp.SUM)
+    return work.to(t.device)
+
+
+def all_max(value: float, info: DistInfo) -> float:
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
 
 
 def broadcast_object(obj, info: DistInfo):

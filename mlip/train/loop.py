@@ -78,6 +78,8 @@ class Trainer:
             from mlip.model import Potential
 
             self.model, self.stats = Potential.from_state(state["model"]), state["statistics"]
+            if config.init_from:  # a fine-tuning run records the initial model's architecture
+                self.config = config = config.model_copy(update={"model": state["config"]["model"]})
         elif config.init_from:
             self.model, self.stats = _initial_model(config.init_from), {"init_from": config.init_from}
             if config.dtype:
@@ -97,12 +99,12 @@ class Trainer:
 
             self.net = DistributedDataParallel(self.model, device_ids=[info.device] if info.device.type == "cuda" else None,
                                                gradient_as_bucket_view=True)
+        if config.batch_size % info.world_size:
+            raise UserError(f"batch_size {config.batch_size} is not divisible by the {info.world_size} processes", "batch_size")
         species, cutoff = list(self.model.species), float(self.model.cutoff)
         train_graphs = make_graphs(self.splits.train, species, cutoff)
         self.val_graphs = make_graphs(self.splits.val, species, cutoff)[info.rank::info.world_size]
         self.loader = make_loader(train_graphs, config.batch_size, config.seed, True, info.rank, info.world_size)
-        if config.batch_size % info.world_size:
-            raise UserError(f"batch_size {config.batch_size} is not divisible by the {info.world_size} processes", "batch_size")
         decay, no_decay = [], []
         for p in self.model.parameters():
             (decay if p.dim() > 1 else no_decay).append(p)
@@ -158,6 +160,8 @@ class Trainer:
         return bool(D.all_sum(over, self.info).item() > 0)
 
     def train_epoch(self, progress, task) -> float:
+        from mlip.model import energy_forces_stress
+
         stage, weights = stage_weights(self.config.loss, self._progress())
         if stage != self.stage:
             self.stage = stage
@@ -169,8 +173,6 @@ class Trainer:
         kind, delta = self.config.loss.kind, self.config.loss.huber_delta
         for graph in self.loader:
             graph = graph.to(device=self.info.device, dtype=self.dtype)
-            from mlip.model import energy_forces_stress
-
             pred = energy_forces_stress(self.net, graph, training=True)
             terms = loss_terms(pred, graph, kind, delta)
             counts = D.all_sum(torch.tensor([float(terms[t][1]) if t in terms else 0.0 for t in TERMS]), self.info)
@@ -189,7 +191,6 @@ class Trainer:
             progress.update(task, advance=1, info=f"loss {loss.item() * self.info.world_size:.4g}")
             if self._out_of_time(started):
                 break
-        self.elapsed += time.perf_counter() - started
         return float(D.all_sum(total.reshape(1), self.info).item()) / max(n_steps, 1)
 
     def validate(self) -> tuple[float, dict]:
@@ -222,7 +223,7 @@ class Trainer:
         with progress_bar(main) as progress:
             epochs = progress.add_task("epochs", total=c.max_epochs, completed=self.epoch, info="")
             while self.epoch < c.max_epochs:
-                if c.max_time_minutes and self.elapsed >= 60 * c.max_time_minutes:
+                if self._out_of_time(time.perf_counter()):
                     stop = "max_time"
                     break
                 task = progress.add_task(f"epoch {self.epoch + 1}", total=len(self.loader), info="")
@@ -231,6 +232,8 @@ class Trainer:
                 progress.remove_task(task)
                 val_loss, val = self.validate()
                 self.epoch += 1
+                # the budget counts training and validation; ranks agree on it (stage, stopping)
+                self.elapsed = D.all_max(self.elapsed + time.perf_counter() - t0, self.info)
                 row = {"epoch": self.epoch, "step": self.step, "stage": self.stage, "lr": self.optimizer.param_groups[0]["lr"],
                        "train_loss": train_loss, "val_loss": val_loss,
                        **{f"val_{k}": v for k, v in val.items() if k != "n_frames"},
