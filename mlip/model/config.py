@@ -11,7 +11,7 @@ from mlip.errors import UserError
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Fast: the default for MD on CPUs (see the model card / benchmarks for speed and accuracy).
-    "small": dict(channels=32, l_max=1, sh_lmax=2, n_interactions=2, correlation=3),
+    "small": dict(channels=32, l_max=1, sh_lmax=2, n_interactions=2, correlation=3, radial_hidden=32),
     # More capacity for large, diverse training sets (GPU training).
     "medium": dict(channels=64, l_max=1, sh_lmax=3, n_interactions=2, correlation=3),
 }
@@ -27,6 +27,7 @@ class ModelConfig(StrictModel):
     n_interactions: int = Field(2, ge=1, le=6, description="message-passing layers")
     correlation: int = Field(3, ge=1, le=3, description="body order of the product basis per layer")
     n_radial: int = Field(8, ge=1, le=64, description="Bessel radial basis size")
+    radial_rank: int = Field(8, ge=1, le=256, description="learned radial functions mixed per channel and path")
     radial_hidden: int = Field(64, ge=1, le=1024, description="width of the radial MLP")
     radial_layers: int = Field(2, ge=1, le=6, description="hidden layers of the radial MLP")
     envelope_p: int = Field(6, ge=2, le=12, description="exponent of the polynomial cutoff envelope")

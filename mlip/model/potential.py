@@ -55,28 +55,23 @@ class Potential(nn.Module):
             self.bessel = BesselBasis(config.cutoff, config.n_radial)
             self.envelope = PolynomialEnvelope(config.cutoff, config.envelope_p)
             blocks = []
-            start = 0
             for t in range(config.n_interactions):
                 last = t == config.n_interactions - 1
-                l_in = 0 if t == 0 else config.l_max
-                l_out = 0 if last else config.l_max
-                n_w = c * ((l_in + 1) * (config.sh_lmax + 1) + l_in)
                 blocks.append(
                     InteractionBlock(
                         channels=c,
-                        l_in=l_in,
-                        l_out=l_out,
+                        l_in=0 if t == 0 else config.l_max,
+                        l_out=0 if last else config.l_max,
                         sh_lmax=config.sh_lmax,
                         correlation=config.correlation,
                         num_species=len(species),
                         avg_num_neighbors=config.avg_num_neighbors,
-                        weight_slice=(start, start + n_w),
+                        radial_rank=config.radial_rank,
                         readout_hidden=config.readout_hidden if last else 0,
                     )
                 )
-                start += n_w
             self.blocks = nn.ModuleList(blocks)
-            self.radial = RadialMLP(config.n_radial, config.radial_hidden, config.radial_layers, start)
+            self.radial = RadialMLP(config.n_radial, config.radial_hidden, config.radial_layers, config.radial_rank)
             self.zbl = ZBLRepulsion(species, config.zbl_inner, config.zbl_outer)
             e0 = torch.tensor([float(atomic_energies.get(s, 0.0)) for s in species])
             self.register_buffer("atomic_energies", e0)
@@ -87,13 +82,15 @@ class Potential(nn.Module):
     def forward(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
         receiver = edge_index[0]
         sender = edge_index[1]
+        n = species.shape[0]
         r = torch.linalg.vector_norm(edge_vec, dim=1)
-        y = self.sh(edge_vec)
-        radial = self.radial(self.bessel(r)) * self.envelope(r).unsqueeze(-1)
-        h = self.embedding.index_select(0, species).unsqueeze(0)
-        learned = torch.zeros(species.shape[0], dtype=edge_vec.dtype, device=edge_vec.device)
+        phi = self.radial(self.bessel(r)) * self.envelope(r).unsqueeze(-1)  # [E, R]
+        feat = (phi.unsqueeze(2) * self.sh(edge_vec).unsqueeze(1)).reshape(r.shape[0], -1)  # [E, R*D_sh]
+        edge_feat, sender_pad = _pad_by_centre(feat, receiver, sender, n)
+        h = self.embedding.index_select(0, species).unsqueeze(0)  # [1, N, C]
+        learned = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device)
         for block in self.blocks:
-            h, e = block(h, species, y, radial, sender, receiver)
+            h, e = block(h, species, edge_feat, sender_pad)
             learned = learned + e
         node = self.atomic_energies.index_select(0, species) + self.scale * learned + self.shift
         if self.use_zbl:
@@ -142,6 +139,24 @@ class Potential(nn.Module):
         except RuntimeError as exc:
             raise UserError(f"model state does not match its config: {str(exc).splitlines()[0]}") from None
         return model
+
+
+def _pad_by_centre(feat: Tensor, receiver: Tensor, sender: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """Edge features regrouped per centre atom, ``[N, Kmax, F]`` with zero rows in the padding,
+    and each slot's neighbour index ``[N*Kmax]`` (0 in the padding, where the features are zero)."""
+    e = receiver.shape[0]
+    counts = torch.bincount(receiver, minlength=n)
+    kmax = max(int(counts.max()), 1) if e > 0 else 1
+    order = torch.argsort(receiver, stable=True)
+    recv_sorted = receiver.index_select(0, order)
+    start = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(e, dtype=receiver.dtype, device=receiver.device) - start.index_select(0, recv_sorted)
+    flat = recv_sorted * kmax + slot
+    slot_of_edge = torch.empty_like(flat).index_copy_(0, order, flat)
+    sender_pad = torch.zeros(n * kmax, dtype=sender.dtype, device=sender.device)
+    sender_pad.index_copy_(0, slot_of_edge, sender)
+    padded = torch.zeros(n * kmax, feat.shape[1], dtype=feat.dtype, device=feat.device)
+    return padded.index_copy(0, slot_of_edge, feat).view(n, kmax, feat.shape[1]), sender_pad
 
 
 class _default_dtype:

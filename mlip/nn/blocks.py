@@ -1,21 +1,25 @@
 """Interaction block: equivariant message passing, a higher-order product basis, update, readout.
 
-Shapes: node features ``[D, N, C]`` (see mlip.nn.equivariant), edge spherical harmonics
-``[D_sh, E]``, per-edge radial weights ``[E, W]``.
+Shapes: node features ``[D, N, C]`` (see mlip.nn.equivariant). Edges arrive padded per centre
+atom: ``edge_feat [N, Kmax, R*D_sh]`` holds ``phi_k(r_ij) Y_b(r_ij)`` (R learned radial functions
+times the spherical harmonics, zero in padding slots) and ``sender_pad [N*Kmax]`` the neighbour j
+of each slot.
 
-Message from neighbour j to centre i, channel c (``h`` after a channel-mixing linear map):
+Messages are MACE's: the channel-wise ("uvu") tensor product of the neighbour's features with the
+edge's spherical harmonics, each path (l_sender, l_edge -> l) weighted by a learned function of
+r_ij per channel, summed over neighbours:
 
-    m_ij = sum_l' [ sum_l R_{l,l'}(r_ij) s^l_ij ] Y^l'(r_ij)  +  sum_{l>=1} R'_l(r_ij) h^l_j
-    s^0_ij = h^0_j,   s^l_ij = h^l_j . Y^l(r_ij) / sqrt(2l+1)
+    A_i,c,l = (1/avg_neighbours) sum_paths w_p,c sum_j R_p,c(r_ij) [h_j,c (x) Y(r_ij)]_l
+    R_(la,lb),c(r) = sum_k W_k,(la,lb),c phi_k(r)
 
-i.e. every sender feature is first contracted with the edge direction to an invariant (the
-1o x 1o -> 0e, 2e x 2e -> 0e, ... paths) and re-expanded over the spherical harmonics, plus the
-l x 0e -> l paths; that keeps the per-edge work at O(C (lmax_sh+1)^2) with no per-edge
-Clebsch-Gordan products. A_i = (1/avg_num_neighbors) sum_j m_ij.
+Because the radial weights are linear in R shared radial functions phi_k (MACE's own radial MLP
+ends in such a linear layer), the sum over neighbours can be taken *before* the Clebsch-Gordan
+coupling: one batched matmul per layer, T_i = sum_j (phi(r_ij) (x) Y(r_ij)) (x) h_j, with no
+per-edge channel tensors, then the coupling and the radial mixing on atoms.
 
 Body order comes from the product basis on atoms (MACE's symmetric contraction in ACE's coupled
 form): B = w1 A + w2 (A x A) + w3 ((A x A) x A), channel-wise, every coupling path weighted per
-species and channel; up to correlation 3 (4-body messages, 5-body with the centre per layer).
+species and channel; up to correlation 3 (4-body messages, 5-body with the centre, per layer).
 """
 
 from __future__ import annotations
@@ -37,42 +41,42 @@ from mlip.nn.equivariant import (
 
 
 class Interaction(nn.Module):
-    """Messages (see module doc) aggregated on the centre atoms, then mixed by a linear map."""
+    """Aggregated equivariant messages A (see module doc), then a channel-mixing linear map."""
 
-    def __init__(self, channels: int, l_in: int, sh_lmax: int, avg_num_neighbors: float):
+    def __init__(self, channels: int, l_in: int, sh_lmax: int, radial_rank: int, avg_num_neighbors: float):
         super().__init__()
         self.channels = channels
-        self.l_in = l_in
-        self.sh_lmax = sh_lmax
-        self.num_coef = (l_in + 1) * (sh_lmax + 1) * channels
-        self.num_weights = self.num_coef + l_in * channels
+        self.rank = radial_rank
+        self.d_in = dim(l_in)
+        self.d_sh = dim(sh_lmax)
         self.inv_avg = 1.0 / float(avg_num_neighbors)
         self.linear_up = EquivariantLinear(channels, channels, l_in)
         self.linear = EquivariantLinear(channels, channels, sh_lmax)
-        self.register_buffer("l_index_sh", l_of_m(sh_lmax), persistent=False)
-        self.register_buffer("l_index_pass", (l_of_m(l_in)[1:] - 1).clamp(min=0), persistent=False)
+        # paths (l_edge, l_sender -> l): pairs (b, a) edge-major, matching the layout of T
+        paths = coupling_paths(sh_lmax, l_in, sh_lmax, symmetric=False)
+        _, _, cg, path_of_k = coupling_matrix(paths, sh_lmax, l_in, symmetric=False, all_pairs=True)
+        dtype = torch.get_default_dtype()
+        self.register_buffer("cg", cg.t().contiguous().to(dtype), persistent=False)  # [K, D_sh*D_in]
+        self.register_buffer("red", reduce_matrix(paths, sh_lmax).to(dtype), persistent=False)
+        self.register_buffer("path_of_k", path_of_k, persistent=False)
+        lb, la = l_of_m(sh_lmax), l_of_m(l_in)
+        pair = (lb.view(-1, 1) * (l_in + 1) + la.view(1, -1)).reshape(-1)
+        self.register_buffer("pair_of_ba", pair, persistent=False)
+        n_pairs = (sh_lmax + 1) * (l_in + 1)
+        self.radial_weight = nn.Parameter(torch.randn(radial_rank, n_pairs, channels) / math.sqrt(radial_rank))
+        self.path_weight = nn.Parameter(torch.ones(len(paths), channels))
 
-    def forward(self, h: Tensor, y: Tensor, radial: Tensor, sender: Tensor, receiver: Tensor) -> Tensor:
-        n, c, e = h.shape[1], self.channels, y.shape[1]
-        big_l, ls = self.l_in, self.sh_lmax
-        hj = self.linear_up(h).index_select(1, sender)  # [D_in, E, C]
-        coef_w = radial[:, : self.num_coef].reshape(e, big_l + 1, ls + 1, c)
-        inv = [hj[0]]
-        for l in range(1, big_l + 1):
-            lo, hi = l * l, (l + 1) * (l + 1)
-            inv.append((hj[lo:hi] * y[lo:hi].unsqueeze(-1)).sum(0) * (1.0 / math.sqrt(2 * l + 1)))
-        s = torch.stack(inv, 1)  # [E, L+1, C]
-        coef = (coef_w * s.unsqueeze(2)).sum(1).transpose(0, 1)  # [Ls+1, E, C]
-        msg = coef.index_select(0, self.l_index_sh) * y.unsqueeze(-1)  # [D_sh, E, C]
-        agg = torch.zeros(msg.shape[0], n, c, dtype=msg.dtype, device=msg.device).index_add_(1, receiver, msg)
-        if big_l > 0:
-            w_pass = radial[:, self.num_coef :].reshape(e, big_l, c).transpose(0, 1)
-            msg_pass = hj[1:] * w_pass.index_select(0, self.l_index_pass)  # [D_in - 1, E, C]
-            agg_pass = torch.zeros(msg_pass.shape[0], n, c, dtype=msg.dtype, device=msg.device)
-            agg_pass = agg_pass.index_add_(1, receiver, msg_pass)
-            d_in = (big_l + 1) * (big_l + 1)
-            agg = torch.cat([agg[:1], agg[1:d_in] + agg_pass, agg[d_in:]], 0)
-        return self.linear(agg * self.inv_avg)
+    def forward(self, h: Tensor, edge_feat: Tensor, sender_pad: Tensor) -> Tensor:
+        n, kmax, c = h.shape[1], edge_feat.shape[1], self.channels
+        hu = self.linear_up(h).transpose(0, 1).reshape(n, self.d_in * c)  # [N, D_in*C]
+        hn = hu.index_select(0, sender_pad).view(n, kmax, self.d_in * c)
+        t = torch.bmm(edge_feat.transpose(1, 2), hn)  # [N, R*D_sh, D_in*C]
+        w = self.radial_weight.index_select(1, self.pair_of_ba).reshape(self.rank, -1)
+        v = (t.view(n, self.rank, -1) * w).sum(1).view(n, self.d_sh * self.d_in, c)
+        a = torch.mm(self.cg, v.transpose(0, 1).reshape(self.d_sh * self.d_in, n * c)).view(-1, n, c)  # [K, N, C]
+        a = a * self.path_weight.index_select(0, self.path_of_k).unsqueeze(1)
+        a = torch.mm(self.red, a.view(-1, n * c)).view(self.d_sh, n, c)
+        return self.linear(a * self.inv_avg)
 
 
 class ProductBasis(nn.Module):
@@ -135,7 +139,7 @@ class ProductBasis(nn.Module):
         p, n, c = x.shape
         t = torch.mm(cg, x.reshape(p, n * c)).view(-1, n, c)  # [K, N, C]
         wk = w.index_select(0, species).index_select(1, path_of_k).transpose(0, 1)  # [K, N, C]
-        return (t * wk).reshape(-1, n * c)
+        return (t * wk).view(-1, n * c)
 
     def forward(self, a: Tensor, species: Tensor) -> Tensor:  # [D_in, N, C] -> [D_out, N, C]
         n, c = a.shape[1], a.shape[2]
@@ -166,26 +170,23 @@ class InteractionBlock(nn.Module):
         correlation: int,
         num_species: int,
         avg_num_neighbors: float,
-        weight_slice: tuple[int, int],
+        radial_rank: int,
         readout_hidden: int,
     ):
         super().__init__()
-        self.interaction = Interaction(channels, l_in, sh_lmax, avg_num_neighbors)
+        self.interaction = Interaction(channels, l_in, sh_lmax, radial_rank, avg_num_neighbors)
         self.product = ProductBasis(channels, sh_lmax, l_out, correlation, num_species)
         self.linear_out = EquivariantLinear(channels, channels, l_out)
         l_skip = min(l_in, l_out)
         self.d_skip = dim(l_skip)
         self.skip = SpeciesLinear(channels, channels, l_skip, num_species)
-        self.w_start, self.w_end = int(weight_slice[0]), int(weight_slice[1])
         if readout_hidden > 0:
             self.readout = nn.Sequential(nn.Linear(channels, readout_hidden), nn.SiLU(), nn.Linear(readout_hidden, 1))
         else:
             self.readout = nn.Sequential(nn.Linear(channels, 1))
 
-    def forward(
-        self, h: Tensor, species: Tensor, y: Tensor, radial: Tensor, sender: Tensor, receiver: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        a = self.interaction(h, y, radial[:, self.w_start : self.w_end], sender, receiver)
+    def forward(self, h: Tensor, species: Tensor, edge_feat: Tensor, sender_pad: Tensor) -> tuple[Tensor, Tensor]:
+        a = self.interaction(h, edge_feat, sender_pad)
         out = self.linear_out(self.product(a, species))
         skip = self.skip(h[: self.d_skip], species)
         if out.shape[0] == self.d_skip:

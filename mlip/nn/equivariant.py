@@ -1,8 +1,8 @@
 """Equivariant building blocks on features laid out ``[D, N, C]``.
 
 ``D = (lmax+1)^2`` stacks the irreps 0e, 1o, 2e, 3o, ... (natural parity, e3nn's real basis and
-"component" normalisation), ``N`` runs over atoms (or edges) and ``C`` over channels. Every channel
-carries the same irreps, so channel mixing is one batched matmul over ``D`` and channel-wise tensor
+"component" normalisation), ``N`` runs over atoms and ``C`` over channels. Every channel
+carries the same irreps, so channel mixing is a matmul per degree and channel-wise tensor
 products are plain matmuls with precomputed Clebsch-Gordan matrices.
 """
 
@@ -25,14 +25,14 @@ def l_of_m(lmax: int) -> Tensor:
 
 
 class SphericalHarmonics(nn.Module):
-    """Real spherical harmonics of (not necessarily unit) vectors, ``[E,3] -> [D, E]``."""
+    """Real spherical harmonics of (not necessarily unit) vectors, ``[E,3] -> [E, D]``."""
 
     def __init__(self, lmax: int):
         super().__init__()
         self.sh = o3.SphericalHarmonics(list(range(lmax + 1)), normalize=True, normalization="component")
 
     def forward(self, vec: Tensor) -> Tensor:
-        return self.sh(vec).transpose(0, 1)
+        return self.sh(vec)
 
 
 class EquivariantLinear(nn.Module):
@@ -40,10 +40,13 @@ class EquivariantLinear(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, lmax: int):
         super().__init__()
+        self.lmax = lmax
         self.weight = nn.Parameter(torch.randn(lmax + 1, c_in, c_out) / math.sqrt(c_in))
         self.register_buffer("l_index", l_of_m(lmax), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:  # [D, N, c_in] -> [D, N, c_out]
+        if self.lmax == 0:
+            return torch.matmul(x, self.weight[0])
         return torch.bmm(x, self.weight.index_select(0, self.l_index))
 
 
@@ -78,13 +81,16 @@ def coupling_paths(lmax1: int, lmax2: int, lmax_out: int, symmetric: bool) -> li
     return paths
 
 
-def coupling_matrix(paths, lmax1: int, lmax2: int, symmetric: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def coupling_matrix(
+    paths, lmax1: int, lmax2: int, symmetric: bool, all_pairs: bool = False
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Clebsch-Gordan coefficients of all ``paths`` as one dense matrix.
 
-    Returns ``(left, right, cg, path_of_k)``: the product ``x[left] * y[right]`` ([P, ...], the
-    upper triangle only when ``symmetric``) times ``cg`` ([P, K]) gives every path's output
-    stacked along K (path p owns 2*l3+1 rows); ``path_of_k`` [K] says which path owns each row.
-    Each path is normalised so unit-variance "component" inputs give unit-variance outputs.
+    Returns ``(left, right, cg, path_of_k)``: the products ``x[left] * y[right]`` ([P], the upper
+    triangle only when ``symmetric``) times ``cg`` ([P, K]) give every path's output stacked along
+    K (path p owns 2*l3+1 rows); ``path_of_k`` [K] says which path owns each row. Each path is
+    normalised so unit-variance "component" inputs give unit-variance outputs. Pairs no path uses
+    are dropped unless ``all_pairs`` (then the rows run over every pair, x's index major).
     """
     d1, d2 = dim(lmax1), dim(lmax2)
     if symmetric:
@@ -106,19 +112,23 @@ def coupling_matrix(paths, lmax1: int, lmax2: int, symmetric: bool) -> tuple[Ten
                 cg[pair_index[(a, b)], k0 : k0 + 2 * l3 + 1] += w[m1, m2]
         path_of_k[k0 : k0 + 2 * l3 + 1] = p
         k0 += 2 * l3 + 1
-    used = cg.abs().sum(1) > 1e-12  # drop pairs no path needs
+    used = cg.abs().sum(1) > 1e-12
+    if all_pairs:
+        used = torch.ones(len(pairs), dtype=torch.bool)
     left = torch.tensor([a for a, _ in pairs], dtype=torch.int64)[used]
     right = torch.tensor([b for _, b in pairs], dtype=torch.int64)[used]
     return left, right, cg[used], path_of_k
 
 
 def reduce_matrix(paths, lmax_out: int) -> Tensor:
-    """0/1 matrix ``[dim(lmax_out), K]`` summing every path's output into its degree block."""
+    """0/1 matrix ``[dim(lmax_out), K]`` summing every path's output into its degree block
+    (paths with l3 > lmax_out are dropped)."""
     k_total = sum(2 * l3 + 1 for _, _, l3 in paths)
     red = torch.zeros(dim(lmax_out), k_total, dtype=torch.float64)
     k0 = 0
     for _, _, l3 in paths:
-        for m in range(2 * l3 + 1):
-            red[l3 * l3 + m, k0 + m] = 1.0
+        if l3 <= lmax_out:
+            for m in range(2 * l3 + 1):
+                red[l3 * l3 + m, k0 + m] = 1.0
         k0 += 2 * l3 + 1
     return red
