@@ -112,12 +112,12 @@ def _check_spec(spec: SystemSpec) -> None:
     validate(spec_model(name), {k: v for k, v in spec.build.items() if k != "builder"}, spec.name)
 
 
-def _valid(atoms: Atoms, where: str) -> bool:
-    try:
-        builders.validate_structure(atoms, where=where)
-    except UserError:
-        return False
-    return True
+def _valid(atoms: Atoms) -> bool:
+    """Whether a hot-MD snapshot is physical (the data validator's criteria, not the builders'
+    stricter packing thresholds, which thermal motion in a crystal crosses)."""
+    from mlip.data.validate import frame_problems
+
+    return not frame_problems(atoms, require_labels=False)
 
 
 def default_md_calculator():
@@ -150,7 +150,7 @@ def build_frames(
                 progress(spec.name, len(new))
             continue
         if spec.md is not None:  # hot snapshots with a momentary close contact are dropped
-            new = [a for a in _md_snapshots(spec, config.seed, calculator) if _valid(a, spec.name)]
+            new = [a for a in _md_snapshots(spec, config.seed, calculator) if _valid(a)]
         else:
             new = []
             for i in range(spec.count):
