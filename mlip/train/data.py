@@ -32,7 +32,10 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
     def read(key: str, path: str | None) -> list:
         if path is None:
             return []
-        frames = read_frames(path)
+        try:
+            frames = read_frames(path)
+        except UserError as exc:
+            raise UserError(str(exc), f"data.{key}") from None
         if not frames:
             raise UserError("no frames in this file", f"data.{key}: {path}")
         try:

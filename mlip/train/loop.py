@@ -95,7 +95,12 @@ class Trainer:
         self.model.to(info.device)
         self.net = self.model
         if info.enabled:
+            import warnings
+
             from torch.nn.parallel import DistributedDataParallel
+
+            # e3nn weights with expanded strides: harmless, DDP copies their gradients into buckets
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
             self.net = DistributedDataParallel(self.model, device_ids=[info.device] if info.device.type == "cuda" else None,
                                                gradient_as_bucket_view=True)
