@@ -10,9 +10,10 @@ from torch import Tensor, nn
 
 from mlip.errors import UserError
 from mlip.model.config import ModelConfig
+from mlip.nn.grouping import group_edges
 from mlip.nn import BesselBasis, InteractionBlock, PolynomialEnvelope, RadialMLP, SphericalHarmonics, ZBLRepulsion
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class Potential(nn.Module):
@@ -86,11 +87,11 @@ class Potential(nn.Module):
         r = torch.linalg.vector_norm(edge_vec, dim=1)
         phi = self.radial(self.bessel(r)) * self.envelope(r).unsqueeze(-1)  # [E, R]
         feat = (phi.unsqueeze(2) * self.sh(edge_vec).unsqueeze(1)).reshape(r.shape[0], -1)  # [E, R*D_sh]
-        edge_feat, sender_pad = _pad_by_centre(feat, receiver, sender, n)
+        feats, senders, position = group_edges(feat, receiver, sender, n)
         h = self.embedding.index_select(0, species).unsqueeze(0)  # [1, N, C]
         learned = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device)
         for block in self.blocks:
-            h, e = block(h, species, edge_feat, sender_pad)
+            h, e = block(h, species, feats, senders, position)
             learned = learned + e
         node = self.atomic_energies.index_select(0, species) + self.scale * learned + self.shift
         if self.use_zbl:
@@ -139,24 +140,6 @@ class Potential(nn.Module):
         except RuntimeError as exc:
             raise UserError(f"model state does not match its config: {str(exc).splitlines()[0]}") from None
         return model
-
-
-def _pad_by_centre(feat: Tensor, receiver: Tensor, sender: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """Edge features regrouped per centre atom, ``[N, Kmax, F]`` with zero rows in the padding,
-    and each slot's neighbour index ``[N*Kmax]`` (0 in the padding, where the features are zero)."""
-    e = receiver.shape[0]
-    counts = torch.bincount(receiver, minlength=n)
-    kmax = max(int(counts.max()), 1) if e > 0 else 1
-    order = torch.argsort(receiver, stable=True)
-    recv_sorted = receiver.index_select(0, order)
-    start = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(e, dtype=receiver.dtype, device=receiver.device) - start.index_select(0, recv_sorted)
-    flat = recv_sorted * kmax + slot
-    slot_of_edge = torch.empty_like(flat).index_copy_(0, order, flat)
-    sender_pad = torch.zeros(n * kmax, dtype=sender.dtype, device=sender.device)
-    sender_pad.index_copy_(0, slot_of_edge, sender)
-    padded = torch.zeros(n * kmax, feat.shape[1], dtype=feat.dtype, device=feat.device)
-    return padded.index_copy(0, slot_of_edge, feat).view(n, kmax, feat.shape[1]), sender_pad
 
 
 class _default_dtype:

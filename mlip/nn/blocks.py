@@ -1,9 +1,9 @@
 """Interaction block: equivariant message passing, a higher-order product basis, update, readout.
 
 Shapes: node features ``[D, N, C]`` (see mlip.nn.equivariant). Edges arrive padded per centre
-atom: ``edge_feat [N, Kmax, R*D_sh]`` holds ``phi_k(r_ij) Y_b(r_ij)`` (R learned radial functions
-times the spherical harmonics, zero in padding slots) and ``sender_pad [N*Kmax]`` the neighbour j
-of each slot.
+atom in groups (mlip.nn.grouping): ``feats[g] [n_g, K_g, R*D_sh]`` holds ``phi_k(r_ij) Y_b(r_ij)``
+(R learned radial functions times the spherical harmonics, zero in padding slots) and
+``senders[g] [n_g*K_g]`` the neighbour j of each slot.
 
 Messages are MACE's: the channel-wise ("uvu") tensor product of the neighbour's features with the
 edge's spherical harmonics, each path (l_sender, l_edge -> l) weighted by a learned function of
@@ -25,6 +25,7 @@ species and channel; up to correlation 3 (4-body messages, 5-body with the centr
 from __future__ import annotations
 
 import math
+from typing import List, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -66,13 +67,17 @@ class Interaction(nn.Module):
         self.radial_weight = nn.Parameter(torch.randn(radial_rank, n_pairs, channels) / math.sqrt(radial_rank))
         self.path_weight = nn.Parameter(torch.ones(len(paths), channels))
 
-    def forward(self, h: Tensor, edge_feat: Tensor, sender_pad: Tensor) -> Tensor:
-        n, kmax, c = h.shape[1], edge_feat.shape[1], self.channels
+    def forward(self, h: Tensor, feats: List[Tensor], senders: List[Tensor], position: Tensor) -> Tensor:
+        n, c = h.shape[1], self.channels
         hu = self.linear_up(h).transpose(0, 1).reshape(n, self.d_in * c)  # [N, D_in*C]
-        hn = hu.index_select(0, sender_pad).view(n, kmax, self.d_in * c)
-        t = torch.bmm(edge_feat.transpose(1, 2), hn)  # [N, R*D_sh, D_in*C]
         w = self.radial_weight.index_select(1, self.pair_of_ba).reshape(self.rank, -1)
-        v = (t.view(n, self.rank, -1) * w).sum(1).view(n, self.d_sh * self.d_in, c)
+        vs: List[Tensor] = []
+        for k in range(len(feats)):  # atom groups of similar neighbour counts
+            n_g, kmax = feats[k].shape[0], feats[k].shape[1]
+            hn = hu.index_select(0, senders[k]).view(n_g, kmax, self.d_in * c)
+            t = torch.bmm(feats[k].transpose(1, 2), hn)  # [n_g, R*D_sh, D_in*C]
+            vs.append((t.view(n_g, self.rank, -1) * w).sum(1))
+        v = torch.cat(vs, 0).index_select(0, position).view(n, self.d_sh * self.d_in, c)
         a = torch.mm(self.cg, v.transpose(0, 1).reshape(self.d_sh * self.d_in, n * c)).view(-1, n, c)  # [K, N, C]
         a = a * self.path_weight.index_select(0, self.path_of_k).unsqueeze(1)
         a = torch.mm(self.red, a.view(-1, n * c)).view(self.d_sh, n, c)
@@ -185,8 +190,10 @@ class InteractionBlock(nn.Module):
         else:
             self.readout = nn.Sequential(nn.Linear(channels, 1))
 
-    def forward(self, h: Tensor, species: Tensor, edge_feat: Tensor, sender_pad: Tensor) -> tuple[Tensor, Tensor]:
-        a = self.interaction(h, edge_feat, sender_pad)
+    def forward(
+        self, h: Tensor, species: Tensor, feats: List[Tensor], senders: List[Tensor], position: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        a = self.interaction(h, feats, senders, position)
         out = self.linear_out(self.product(a, species))
         skip = self.skip(h[: self.d_skip], species)
         if out.shape[0] == self.d_skip:
