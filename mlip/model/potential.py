@@ -86,7 +86,8 @@ class Potential(nn.Module):
         n = species.shape[0]
         r = torch.linalg.vector_norm(edge_vec, dim=1)
         phi = self.radial(self.bessel(r)) * self.envelope(r).unsqueeze(-1)  # [E, R]
-        feat = (phi.unsqueeze(2) * self.sh(edge_vec).unsqueeze(1)).reshape(r.shape[0], -1)  # [E, R*D_sh]
+        y = self.sh(edge_vec)
+        feat = (phi.unsqueeze(2) * y.unsqueeze(1)).reshape(r.shape[0], phi.shape[1] * y.shape[1])  # [E, R*D_sh]
         feats, senders, position = group_edges(feat, receiver, sender, n)
         h = self.embedding.index_select(0, species).unsqueeze(0)  # [1, N, C]
         learned = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device)
