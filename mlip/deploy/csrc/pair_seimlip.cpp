@@ -234,31 +234,29 @@ void PairSeimlip::compute(int eflag, int vflag)
   double **x = atom->x;
   double **f = atom->f;
   const int *type = atom->type;
-  const int ntot = list->inum + list->gnum;
-  const int *ilist = list->ilist;
   const int *numneigh = list->numneigh;
   int **firstneigh = list->firstneigh;
   cutoffsq = cutoff * cutoff;
 
-  species_buf.resize(nall);
-  for (int i = 0; i < nall; i++) species_buf[i] = type2species[type[i]];
-
-  // Which centres need their edges: atoms within (n_interactions - 1) hops of an owned atom.
-  // The others only enter as neighbours; leaving out their edges changes no owned energy.
-  hops.assign(nall, ninteractions);
+  // Owned atoms feel atoms up to n_interactions hops away (through message passing). Find the
+  // hop distance of every atom (breadth-first over the cutoff graph), give the model only atoms
+  // within n_interactions hops, and edges only around atoms within n_interactions - 1 hops: the
+  // rest of the ghost shell cannot change an owned atom's energy. Owned atoms keep indices 0..nlocal-1.
+  const int L = ninteractions;
+  hops.assign(nall, L + 1);
   frontier.clear();
   for (int i = 0; i < nlocal; i++) {
     hops[i] = 0;
     frontier.push_back(i);
   }
-  for (int hop = 1; hop < ninteractions && !frontier.empty(); hop++) {
+  for (int hop = 1; hop <= L && !frontier.empty(); hop++) {
     next_frontier.clear();
     for (int i : frontier) {
       const int *jlist = firstneigh[i];
       for (int jj = 0; jj < numneigh[i]; jj++) {
-        int j = jlist[jj] & NEIGHMASK;
+        const int j = jlist[jj] & NEIGHMASK;
         if (hops[j] <= hop) continue;
-        double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+        const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
         if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
         hops[j] = hop;
         next_frontier.push_back(j);
@@ -266,21 +264,31 @@ void PairSeimlip::compute(int eflag, int vflag)
     }
     frontier.swap(next_frontier);
   }
+  node_of.assign(nall, -1);
+  nodes.clear();
+  for (int i = 0; i < nall; i++)
+    if (hops[i] <= L) {
+      node_of[i] = static_cast<int>(nodes.size());
+      nodes.push_back(i);
+    }
+  const int nnodes = static_cast<int>(nodes.size());
+  species_buf.resize(nnodes);
+  for (int k = 0; k < nnodes; k++) species_buf[k] = type2species[type[nodes[k]]];
 
   edge_i.clear();
   edge_j.clear();
   edge_vec.clear();
-  for (int ii = 0; ii < ntot; ii++) {
-    const int i = ilist[ii];
-    if (hops[i] >= ninteractions) continue;
+  for (int k = 0; k < nnodes; k++) {
+    const int i = nodes[k];
+    if (hops[i] >= L) continue;
     const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
     const int *jlist = firstneigh[i];
     for (int jj = 0; jj < numneigh[i]; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
       const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
       if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
-      edge_i.push_back(i);
-      edge_j.push_back(j);
+      edge_i.push_back(k);
+      edge_j.push_back(node_of[j]);
       edge_vec.push_back(dx);
       edge_vec.push_back(dy);
       edge_vec.push_back(dz);
@@ -294,19 +302,20 @@ void PairSeimlip::compute(int eflag, int vflag)
   const bool committee = nmembers > 1;
   seimlip::Result &r = *result;
   try {
-    model->compute(nall, nlocal, species_buf.data(), nedges, edge_index.data(), edge_vec.data(),
+    model->compute(nnodes, nlocal, species_buf.data(), nedges, edge_index.data(), edge_vec.data(),
                    eflag_atom != 0, committee, r);
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style seimlip: {}", e.what());
   }
-  if (static_cast<int>(r.forces.size()) != 3 * nall)
+  if (static_cast<int>(r.forces.size()) != 3 * nnodes)
     error->one(FLERR, "pair_style seimlip: model returned forces for {} atoms, expected {}",
-               r.forces.size() / 3, nall);
+               r.forces.size() / 3, nnodes);
 
-  for (int i = 0; i < nall; i++) {
-    f[i][0] += r.forces[3 * i];
-    f[i][1] += r.forces[3 * i + 1];
-    f[i][2] += r.forces[3 * i + 2];
+  for (int k = 0; k < nnodes; k++) {
+    const int i = nodes[k];
+    f[i][0] += r.forces[3 * k];
+    f[i][1] += r.forces[3 * k + 1];
+    f[i][2] += r.forces[3 * k + 2];
   }
   if (eflag_global) eng_vdwl += r.energy;
   if (eflag_atom)
@@ -314,14 +323,14 @@ void PairSeimlip::compute(int eflag, int vflag)
   if (vflag_global)
     for (int k = 0; k < 6; k++) virial[k] += r.virial[k];
 
-  if (committee) committee_statistics(nlocal, nall);
+  if (committee) committee_statistics(nlocal, nall, nnodes);
   last_step = update->ntimestep;
 }
 
 /* per-atom force deviation of the committee (DP-GEN's max_devi_f per atom):
    sqrt(mean_k |F_k - <F>|^2), on total forces after ghost contributions reached their owners */
 
-void PairSeimlip::committee_statistics(int nlocal, int nall)
+void PairSeimlip::committee_statistics(int nlocal, int nall, int nnodes)
 {
   const int K = nmembers;
   const seimlip::Result &r = *result;
@@ -333,9 +342,13 @@ void PairSeimlip::committee_statistics(int nlocal, int nall)
     memory->create(fdev, nmax_committee, "pair:fdev");
   }
   for (int i = 0; i < nall; i++)
+    for (int c = 0; c < 3 * K; c++) member_f[i][c] = 0.0;
+  for (int n = 0; n < nnodes; n++) {
+    const int i = nodes[n];
     for (int k = 0; k < K; k++)
       for (int d = 0; d < 3; d++)
-        member_f[i][3 * k + d] = r.member_forces[(static_cast<size_t>(k) * nall + i) * 3 + d];
+        member_f[i][3 * k + d] = r.member_forces[(static_cast<size_t>(k) * nnodes + n) * 3 + d];
+  }
   comm->reverse_comm(this);
 
   double local_max = 0.0;

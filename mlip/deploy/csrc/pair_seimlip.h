@@ -52,7 +52,7 @@ class PairSeimlip : public Pair {
   // per-step buffers
   std::vector<int64_t> species_buf, edge_i, edge_j, edge_index;
   std::vector<double> edge_vec;
-  std::vector<int> hops;
+  std::vector<int> hops, node_of, nodes;
   std::vector<int> frontier, next_frontier;
 
   // committee: per-member forces of owned + ghost atoms (reverse-communicated) and deviation
@@ -62,7 +62,7 @@ class PairSeimlip : public Pair {
 
   void allocate();
   void load_model(const std::string &path, const std::string &device);
-  void committee_statistics(int nlocal, int nall);
+  void committee_statistics(int nlocal, int nall, int nnodes);
 };
 
 }  // namespace LAMMPS_NS

@@ -1,6 +1,7 @@
 /* The torch side of the seimlip plugin (see seimlip_model.h). */
 #include "seimlip_model.h"
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -24,6 +25,9 @@ struct Model::Impl {
 };
 
 Model::Model(const std::string &path) : impl_(new Impl) {
+  // The profiling executor re-optimises for every new graph size (each MD step has another
+  // edge count) and costs seconds per re-optimisation; the plain interpreter is as fast here.
+  torch::jit::setGraphExecutorOptimize(false);
   torch::jit::ExtraFilesMap extra{{METADATA_FILE, ""}};
   try {
     impl_->module = torch::jit::load(path, torch::kCPU, extra);
