@@ -181,10 +181,12 @@ def test_batch_matches_single_graphs(model):
 def test_training_mode_backpropagates_force_loss(model):
     g = atoms_to_graph(_periodic(), SPECIES, CUTOFF)
     out = energy_forces_stress(model, g, training=True)
-    loss = out["forces"].pow(2).sum() + out["stress"].pow(2).sum()
+    loss = out["energy"].pow(2).sum() + out["forces"].pow(2).sum() + out["stress"].pow(2).sum()
     loss.backward()
-    grads = [p.grad for p in model.radial.parameters()]
-    assert any(gr is not None and gr.abs().sum() > 0 for gr in grads)
+    # every parameter takes part (DDP without find_unused_parameters needs that)
+    unused = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not unused
+    assert all(p.grad.abs().sum() > 0 for p in model.radial.parameters())
     model.zero_grad(set_to_none=True)
     assert not energy_forces_stress(model, g)["forces"].requires_grad
 

@@ -117,7 +117,7 @@ class ProductBasis(nn.Module):
                 self.register_buffer(name, empty_i, persistent=False)
             for name in ("cg2", "red2_out"):
                 self.register_buffer(name, empty_f, persistent=False)
-            self.w2 = nn.Parameter(torch.zeros(0))
+            self.register_buffer("w2", torch.zeros(0, 0, 0), persistent=False)  # unused: no parameter for DDP to miss
         if correlation >= 3:
             paths3 = coupling_paths(lmax_mid, lmax_in, lmax_out, symmetric=False)
             left, right, cg, path_of_k = coupling_matrix(paths3, lmax_mid, lmax_in, symmetric=False)
@@ -135,8 +135,8 @@ class ProductBasis(nn.Module):
                 self.register_buffer(name, empty_i, persistent=False)
             for name in ("red2_mid", "cg3", "red3"):
                 self.register_buffer(name, empty_f, persistent=False)
-            self.u = nn.Parameter(torch.zeros(0))
-            self.w3 = nn.Parameter(torch.zeros(0))
+            self.register_buffer("u", torch.zeros(0, 0, 0), persistent=False)
+            self.register_buffer("w3", torch.zeros(0, 0, 0), persistent=False)
 
     @staticmethod
     def _couple(x: Tensor, cg: Tensor, w: Tensor, path_of_k: Tensor, species: Tensor) -> Tensor:
