@@ -260,8 +260,12 @@ def bench_model(model: str, a, envs: dict, data: dict, species: list[str], cells
                       "--repeats", str(a.repeats), "--min-repeat-s", str(a.min_repeat_s)]
         out["speed"] = {}
         for device in (["cpu", "cuda"] if a.device == "cuda" else ["cpu"]):
-            out["speed"][device] = run_driver(model, "speed", speed_args + ["--device", device], a, envs,
-                                              tag=f"speed_{device}")
+            try:  # a failed timing keeps the accuracy figures
+                out["speed"][device] = run_driver(model, "speed", speed_args + ["--device", device], a, envs,
+                                                  tag=f"speed_{device}")
+            except RuntimeError as exc:
+                print(f"[{model}] speed on {device} FAILED: {exc}", file=sys.stderr, flush=True)
+                out["speed"][device] = {"error": str(exc)}
     return out
 
 
@@ -301,8 +305,10 @@ def main(argv=None) -> int:
     cell_elements = set() if cells is None else {s for c in common.read_frames(cells) for s in c.get_chemical_symbols()}
     species = [s for s in SPECIES if s in data["elements"] | cell_elements]
     species += sorted((data["elements"] | cell_elements) - set(species))
+    trained = {s for f in data["frames"]["train"] for s in f.get_chemical_symbols()}
     results["data"] = {"splits": {k: str(v) for k, v in a.splits.items()}, "n_frames": data["n_frames"],
-                       "n_atoms": data["n_atoms"], "species": species, "cells": str(cells) if cells else None}
+                       "n_atoms": data["n_atoms"], "species": species, "cells": str(cells) if cells else None,
+                       "species_not_in_train": [s for s in species if s not in trained]}
     results["models"] = {}
     for model in a.models:
         try:

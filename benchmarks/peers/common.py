@@ -203,27 +203,26 @@ def frame_energy(atoms) -> float:
 
 
 class TrainClock:
-    """Training-time budget shared by all drivers: only time inside training epochs counts
-    (batches, data loading, optimiser steps), not validation, statistics or checkpoints."""
+    """The training budget, counted as seimlip's ``max_time_minutes`` counts it: wall-clock of the
+    epoch loop from the first training step on, validation passes included; data preparation,
+    statistics, model construction and the final evaluation are outside it. Checked after every
+    optimiser step; once spent, the current epoch ends, is validated, and training stops."""
 
     def __init__(self, minutes: float):
         self.budget = 60.0 * float(minutes)
         self.spent = 0.0
-        self._since = None
+        self._t0 = None
 
     def start(self) -> None:
-        self._since = time.perf_counter()
+        """Called at every epoch start; only the first call starts the clock."""
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
 
-    def tick(self) -> None:
-        now = time.perf_counter()
-        if self._since is not None:
-            self.spent += now - self._since
-        self._since = now
-
-    def stop(self) -> None:
-        self.tick()
-        self._since = None
+    def tick(self) -> float:
+        if self._t0 is not None:
+            self.spent = time.perf_counter() - self._t0
+        return self.spent
 
     @property
     def exhausted(self) -> bool:
-        return self.spent >= self.budget
+        return self.tick() >= self.budget

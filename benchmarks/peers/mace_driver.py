@@ -6,9 +6,10 @@
 
 Training goes through mace-torch's own ``mace_run_train`` code path (``mace.cli.run_train.run``)
 with its argument parser. The only intervention is the wall-clock budget, which MACE lacks: the
-epoch loop's data loader stops yielding batches once the training clock (time spent inside
-training epochs, see common.TrainClock) reaches the budget; MACE then validates, checkpoints,
-and the next epoch ends training, after which MACE restores its best checkpoint and saves
+epoch loop's data loader stops yielding batches once the training clock (common.TrainClock:
+the epoch loop's wall-clock, validation included, as seimlip counts it) reaches the budget;
+MACE then validates and checkpoints that epoch, the next epoch's start ends training, and MACE
+restores its best checkpoint and saves
 ``<name>.model`` as usual. MACE's own final error tables are skipped (the benchmark evaluates
 every model itself, identically).
 
@@ -40,15 +41,10 @@ class _TimedLoader:
         self.loader, self.clock = loader, clock
 
     def __iter__(self):
-        self.clock.start()
-        try:
-            for batch in self.loader:
-                yield batch
-                self.clock.tick()
-                if self.clock.exhausted:
-                    return
-        finally:
-            self.clock.stop()
+        for batch in self.loader:
+            yield batch
+            if self.clock.exhausted:
+                return
 
     def __len__(self):
         return len(self.loader)
@@ -66,6 +62,7 @@ def _install_budget(clock: common.TrainClock, stats: dict) -> None:
     original_train = tools.train
 
     def train_one_epoch(*args, **kwargs):
+        clock.start()
         if clock.exhausted:
             raise BudgetExhausted
         kwargs["data_loader"] = _TimedLoader(kwargs["data_loader"], clock)
@@ -77,6 +74,8 @@ def _install_budget(clock: common.TrainClock, stats: dict) -> None:
             return original_train(*args, **kwargs)
         except BudgetExhausted:
             return None
+        finally:
+            clock.tick()  # the last epoch's validation and checkpoint included
 
     train_module.train_one_epoch = train_one_epoch
     tools.train = train

@@ -1,7 +1,7 @@
 """Lightning callback giving nequip-train the benchmark's training-time budget.
 
-Only time inside training epochs counts (batches, data loading, optimiser steps; see
-common.TrainClock), as for seimlip and MACE. When the budget is spent the trainer is asked to
+The clock (common.TrainClock) counts the epoch loop's wall-clock from the first training step,
+validation included, as for seimlip and MACE. When the budget is spent the trainer is asked to
 stop; Lightning then validates that last (partial) epoch, the ModelCheckpoint keeps the best
 model and training ends. Referenced from the generated nequip config as
 ``_target_: nequip_budget.TrainTimeBudget`` (benchmarks/peers is on PYTHONPATH).
@@ -29,7 +29,6 @@ class TrainTimeBudget(Callback):
         self.clock.start()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.clock.tick()
         self.steps += 1
         if self.clock.exhausted:
             trainer.should_stop = True
@@ -38,6 +37,7 @@ class TrainTimeBudget(Callback):
         self._write()
 
     def on_train_end(self, trainer, pl_module):
+        self.clock.tick()
         self._write()
 
     def _write(self):

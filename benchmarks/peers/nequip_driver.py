@@ -33,8 +33,11 @@ import common  # noqa: E402
 MONITOR = "val0_epoch/weighted_sum"
 
 
-def nequip_config(a, e0s: dict[str, float]) -> dict:
+def nequip_config(a, e0s: dict[str, float], all_types_trained: bool) -> dict:
     out = str(Path(a.out).resolve())
+    # nequip's per-type force RMS is NaN for a type with no training atoms (NaN predictions on
+    # any cell containing it); then fall back to the global force RMS
+    scales = "per_type_forces_rms" if all_types_trained else "forces_rms"
     loss = {"_target_": "nequip.train.EnergyForceLoss", "per_atom_energy": True,
             "coeffs": {"total_energy": a.energy_weight, "forces": a.forces_weight}}
     transforms = [
@@ -103,7 +106,7 @@ def nequip_config(a, e0s: dict[str, float]) -> dict:
                 "radial_mlp_depth": 2,
                 "radial_mlp_width": 64,
                 "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
-                "per_type_energy_scales": "${training_data_stats:per_type_forces_rms}",
+                "per_type_energy_scales": "${training_data_stats:" + scales + "}",
                 "per_type_energy_shifts": e0s,
                 "per_type_energy_scales_trainable": False,
                 "per_type_energy_shifts_trainable": False,
@@ -125,7 +128,11 @@ def cmd_train(a) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     frames = common.read_frames(a.train)
     e0s = common.least_squares_e0s(frames, a.species)
-    (out / "bench.yaml").write_text(yaml.safe_dump(nequip_config(a, e0s), sort_keys=False))
+    trained = {s for f in frames for s in f.get_chemical_symbols()}
+    untrained = sorted(set(a.species) - trained)
+    if untrained:
+        print(f"species without training atoms: {untrained}; using the global force RMS as scale", file=sys.stderr)
+    (out / "bench.yaml").write_text(yaml.safe_dump(nequip_config(a, e0s, not untrained), sort_keys=False))
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads),
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     cmd = [_bin("nequip-train"), "-cp", str(out), "-cn", "bench", f"hydra.run.dir={out}"]

@@ -19,8 +19,10 @@ def summarise(results: dict) -> dict:
                "force_mae_mev_per_A": 1e3 * m["test"]["force_mae"],
                "n_parameters": m["train"].get("n_parameters"), "epochs": m["train"].get("epochs"),
                "train_time_s": m["train"].get("train_time_s"), "inference": m["train"].get("inference_mode")}
-        for device in m.get("speed", {}):
+        for device, sp in m.get("speed", {}).items():
             row[f"atom_steps_per_s_{device}"] = {str(n): v for n, v in _speeds(m, device)}
+            if "error" in sp:
+                row[f"speed_error_{device}"] = sp["error"].splitlines()[0]
         out["models"][name] = row
     ours = out["models"].get("ours")
     if ours and "error" not in ours:
@@ -93,6 +95,13 @@ def table(results: dict) -> str:
         lines.append(row)
     lines.append("(MAE ratios below 1 and throughput ratios above 1 favour ours; throughput = atoms x "
                  "energy+force evaluations / s through each model's ASE calculator, median of repeats after warm-up)")
+    for name, m in s["models"].items():
+        for k, v in m.items():
+            if k.startswith("speed_error_"):
+                lines.append(f"{name}: timing on {k.rsplit('_', 1)[1]} failed: {v}")
+    missing = d.get("species_not_in_train")
+    if missing:
+        lines.append(f"Note: {', '.join(missing)} occur in the test frames or timing cells but not in the training split.")
     inference = {k: v.get("inference") for k, v in s["models"].items() if v.get("inference")}
     if inference:
         lines.append("Inference modes: " + ", ".join(f"{k} {v}" for k, v in inference.items()))
