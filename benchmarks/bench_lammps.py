@@ -5,15 +5,18 @@ One run (from the repository root, in the project's venv)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_lammps.py [--model model.pt] [--dtype float32] [--json out.json]
 
-Cells: a ~100-atom periodic Li(100)|EC interface (md_runs.builders.li_interface) and its
-2x2x4 and 4x4x8 repeats (1,600 and 12,800 atoms for a 100-atom base). Without ``--model`` a
+Cells: a ~100-atom periodic Li(100)|EC interface (md_runs.builders.li_interface, 6.9 x 6.9 x ~30 Å)
+and its 4x4x1 and 8x8x2 repeats (16x and 128x: 1,600 and 12,800 atoms for a 100-atom base; near-cubic
+boxes). Without ``--model`` a
 ``small``-preset potential with random weights is exported (speed does not depend on training).
 
 - ASE: ``SeimlipCalculator`` energy+forces calls on the cell (vesin neighbour list included),
   one warm-up call, then the median of repeats; atom-steps/s = atoms / seconds per call. This is
   only the force call: an ASE MD step adds the integrator on top, so the ratio favours ASE.
 - LAMMPS: NVE MD (``fix nve``, neighbour lists, ghost exchange, the plugin) in the Python module
-  on one MPI rank; ``run 1`` warm-up, then a timed ``run N``; atom-steps/s = atoms * N / seconds.
+  on one MPI rank (the plugin's default one-rank graph: periodic images of owned atoms, as ASE;
+  ``--graph ghosts`` times the multi-rank construction instead); ``run 1`` warm-up, then a timed
+  ``run N``; atom-steps/s = atoms * N / seconds.
 
 Both use the same torch thread count (``--threads``, default 1). Every figure is measured here;
 the ratios printed are LAMMPS / ASE.
@@ -70,7 +73,7 @@ def time_ase(atoms, model: Path, budget_s: float) -> dict:
     return {"seconds_per_step": sec, "atom_steps_per_s": len(atoms) / sec, "repeats": len(times)}
 
 
-def time_lammps(atoms, model: Path, budget_s: float, workdir: Path) -> dict:
+def time_lammps(atoms, model: Path, budget_s: float, workdir: Path, graph: str = "auto") -> dict:
     from md_runs.lammps import write_lammps_data
     from mlip.deploy.format import read_metadata
     from mlip.deploy.lammps_runtime import new_lammps
@@ -81,7 +84,7 @@ def time_lammps(atoms, model: Path, budget_s: float, workdir: Path) -> dict:
     try:
         lmp.commands_list([
             "units metal", "atom_style atomic", "atom_modify map yes", f"boundary {box.boundary}",
-            f"read_data {workdir / 'cell.data'}", f"pair_style seimlip {model}",
+            f"read_data {workdir / 'cell.data'}", f"pair_style seimlip {model} graph {graph}",
             f"pair_coeff * * {' '.join(types)}", "neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes",
             "timestep 0.0005", "velocity all create 300 1 mom yes rot no", "fix nve all nve",
             "thermo 1000",
@@ -103,9 +106,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="deployed model file (default: small preset, random weights)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="for the default model")
-    parser.add_argument("--repeats", default="1,16,128", help="cell multiples of the ~100-atom base (x*y*z: 1, 2x2x4, 4x4x8)")
+    parser.add_argument("--repeats", default="1,16,128", help="cell multiples of the ~100-atom base (1, 4x4x1, 8x8x2)")
     parser.add_argument("--budget-s", type=float, default=20.0, help="timing budget per engine and cell")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both engines)")
+    parser.add_argument("--graph", default="auto", choices=["auto", "images", "ghosts"], help="plugin graph mode")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -113,7 +117,7 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    reps = {1: (1, 1, 1), 16: (2, 2, 4), 128: (4, 4, 8)}
+    reps = {1: (1, 1, 1), 16: (4, 4, 1), 128: (8, 8, 2)}
     multiples = [int(m) for m in args.repeats.split(",")]
     base = base_cell()
     with tempfile.TemporaryDirectory(prefix="bench-lammps-") as tmp:
@@ -128,7 +132,7 @@ def main(argv=None) -> None:
         for m in multiples:
             atoms = base.repeat(reps.get(m, (m, 1, 1)))
             ase = time_ase(atoms.copy(), model, args.budget_s)
-            lmp = time_lammps(atoms.copy(), model, args.budget_s, tmp)
+            lmp = time_lammps(atoms.copy(), model, args.budget_s, tmp, args.graph)
             row = {"atoms": len(atoms), "ase": ase, "lammps": lmp,
                    "ratio_lammps_over_ase": lmp["atom_steps_per_s"] / ase["atom_steps_per_s"]}
             rows.append(row)
@@ -136,7 +140,7 @@ def main(argv=None) -> None:
                   f"LAMMPS {lmp['atom_steps_per_s']:>10.1f} atom-steps/s ({lmp['ghosts']} ghosts)   "
                   f"LAMMPS/ASE {row['ratio_lammps_over_ase']:.2f}", flush=True)
 
-    result = {"rows": rows, "threads": args.threads, "dtype": args.dtype if not args.model else "model's",
+    result = {"rows": rows, "threads": args.threads, "graph": args.graph, "dtype": args.dtype if not args.model else "model's",
               "plugin": str(plugin), "plugin_lookup_or_build_s": build_s,
               "host": platform.node(), "python": platform.python_version(), "torch": torch.__version__}
     print("\natoms    ASE atom-steps/s   LAMMPS atom-steps/s   LAMMPS/ASE")

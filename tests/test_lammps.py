@@ -58,11 +58,15 @@ def test_plugin_builds_and_loads(plugin):
         lmp.close()
 
 
-def test_ase_and_lammps_agree_on_li_ec_interface(plugin, models, interface):
+@pytest.mark.parametrize("graph", ["images", "ghosts"])
+def test_ase_and_lammps_agree_on_li_ec_interface(plugin, models, interface, graph):
+    """Both graph constructions: periodic images of owned atoms (1-rank default) and ghost atoms."""
     reference = load_calculator(models["single"], device="cpu")
     reference.calculate(interface, ["energy", "forces", "stress"])
     ref = reference.results
-    got = single_point(interface, models["single"])
+    got = single_point(interface, models["single"], pair_options=f"graph {graph}")
+    print(f"graph {graph}: relative differences energy {rel_diff(got['energy'], ref['energy']):.1e}, forces "
+          f"{rel_diff(got['forces'], ref['forces']):.1e}, virial {rel_diff(got['stress'], ref['stress']):.1e}")
     assert rel_diff(got["energy"], ref["energy"]) <= 1e-6
     assert rel_diff(got["forces"], ref["forces"]) <= 1e-6
     volume = interface.get_volume()
@@ -94,6 +98,7 @@ def test_triclinic_rotated_cell_round_trips(plugin, models, tmp_path):
 
 
 def test_two_mpi_ranks_equal_one_rank(plugin, models, interface, tmp_path):
+    """1 rank (graph over periodic images) vs 2 ranks (graph through ghost atoms), committee model."""
     protocol = LammpsProtocol(ensemble="nve", steps=10, temperature=300.0, thermo_every=5, dump_every=10)
     one = run_lammps(interface, models["committee"], protocol, workdir=tmp_path / "np1")
     two = run_lammps(interface, models["committee"], protocol, workdir=tmp_path / "np2", nprocs=2)
@@ -188,6 +193,7 @@ def test_lammps_errors_are_clear(plugin, models, tmp_path):
     assert "cannot read" in failure(f"pair_style seimlip {junk}", "pair_coeff * * Li C H O")
     assert "one element per atom type" in failure(f"pair_style seimlip {good}", "pair_coeff * * Li C")
     assert "needs a committee model" in failure(f"pair_style seimlip {good}", "pair_coeff * * Li C H O")
+    assert "graph must be auto, images or ghosts" in failure(f"pair_style seimlip {good} graph x", "pair_coeff * * Li C H O")
     assert "newton pair on" in failure(f"pair_style seimlip {models['committee']}", "pair_coeff * * Li C H O",
                                        ("newton off",))
     with pytest.raises(UserError, match="element Xe is not in the model's species"):

@@ -50,10 +50,12 @@ class LammpsProtocol(StrictModel):
 def input_script(protocol: LammpsProtocol, *, data_file: str | Path, model_file: str | Path,
                  species: Sequence[str], committee: bool = False, triclinic: bool = False,
                  boundary: str = "p p p", plugin_path: str | Path | None = None,
-                 dump_file: str | Path = "dump.lammpstrj", final_data: str | Path | None = "final.data") -> str:
+                 dump_file: str | Path = "dump.lammpstrj", final_data: str | Path | None = "final.data",
+                 pair_options: str = "") -> str:
     """The LAMMPS input text for ``protocol``.
 
-    ``plugin_path`` adds ``plugin load`` (needed when the entry-point auto-load is not active).
+    ``plugin_path`` adds ``plugin load`` (needed when the entry-point auto-load is not active);
+    ``pair_options`` goes after the model file (``device cpu|cuda``, ``graph auto|images|ghosts``).
     """
     p = protocol
     dt_ps = p.timestep_fs / 1000.0
@@ -75,7 +77,7 @@ def input_script(protocol: LammpsProtocol, *, data_file: str | Path, model_file:
     if p.ensemble == "npt" and p.barostat == "tri" and not triclinic:
         lines.append("change_box all triclinic")
     lines += [
-        f"pair_style seimlip {model_file}",
+        f"pair_style seimlip {model_file} {pair_options}".strip(),
         f"pair_coeff * * {' '.join(species)}",
         "neighbor 1.0 bin",
         "neigh_modify every 1 delay 0 check yes",

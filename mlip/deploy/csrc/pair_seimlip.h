@@ -42,7 +42,9 @@ class PairSeimlip : public Pair {
  protected:
   std::unique_ptr<seimlip::Model> model;
   std::unique_ptr<seimlip::Result> result;
-  std::string model_path, device_name;
+  std::string model_path, device_name, graph_mode = "auto";
+  bool use_images = false;            // one rank: edges to periodic images point at owned atoms
+  std::vector<int> owner_of_tag;
   std::vector<std::string> model_species;
   std::vector<int> type2species;    // LAMMPS type -> index into model_species
   double cutoff = 0.0, cutoffsq = 0.0;
