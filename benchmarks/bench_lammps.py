@@ -19,7 +19,8 @@ boxes). Without ``--model`` a
   ``run N``; atom-steps/s = atoms * N / seconds.
 
 Both use the same torch thread count (``--threads``, default 1). Every figure is measured here;
-the ratios printed are LAMMPS / ASE.
+the ratios printed are LAMMPS / ASE, per wall-clock second and per CPU-second of the process (the
+latter is steadier on a machine shared with other jobs).
 """
 
 from __future__ import annotations
@@ -62,15 +63,17 @@ def time_ase(atoms, model: Path, budget_s: float) -> dict:
 
     calc = load_calculator(model, device="cpu")
     calc.calculate(atoms, ["energy", "forces"])  # warm-up
-    times = []
+    times, cpu = [], []
     start = time.perf_counter()
     while not times or (time.perf_counter() - start < budget_s and len(times) < 20):
         atoms.positions[0, 0] += 1e-4  # a new configuration each call
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         calc.calculate(atoms, ["energy", "forces"])
         times.append(time.perf_counter() - t)
-    sec = statistics.median(times)
-    return {"seconds_per_step": sec, "atom_steps_per_s": len(atoms) / sec, "repeats": len(times)}
+        cpu.append(time.process_time() - c)
+    sec, cpu_sec = statistics.median(times), statistics.median(cpu)
+    return {"seconds_per_step": sec, "atom_steps_per_s": len(atoms) / sec, "cpu_seconds_per_step": cpu_sec,
+            "atom_steps_per_cpu_s": len(atoms) / cpu_sec, "repeats": len(times)}
 
 
 def time_lammps(atoms, model: Path, budget_s: float, workdir: Path, graph: str = "auto") -> dict:
@@ -93,13 +96,15 @@ def time_lammps(atoms, model: Path, budget_s: float, workdir: Path, graph: str =
         lmp.command("run 1")  # setup + first step: warm-up
         first = time.perf_counter() - t
         steps = max(1, min(200, int(budget_s / max(first, 1e-3))))
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         lmp.command(f"run {steps} pre no post no")
         sec = (time.perf_counter() - t) / steps
+        cpu_sec = (time.process_time() - c) / steps
         nghost = lmp.extract_global("nghost")
     finally:
         lmp.close()
-    return {"seconds_per_step": sec, "atom_steps_per_s": len(atoms) / sec, "steps": steps, "ghosts": int(nghost)}
+    return {"seconds_per_step": sec, "atom_steps_per_s": len(atoms) / sec, "cpu_seconds_per_step": cpu_sec,
+            "atom_steps_per_cpu_s": len(atoms) / cpu_sec, "steps": steps, "ghosts": int(nghost)}
 
 
 def main(argv=None) -> None:
@@ -134,19 +139,25 @@ def main(argv=None) -> None:
             ase = time_ase(atoms.copy(), model, args.budget_s)
             lmp = time_lammps(atoms.copy(), model, args.budget_s, tmp, args.graph)
             row = {"atoms": len(atoms), "ase": ase, "lammps": lmp,
-                   "ratio_lammps_over_ase": lmp["atom_steps_per_s"] / ase["atom_steps_per_s"]}
+                   "ratio_lammps_over_ase": lmp["atom_steps_per_s"] / ase["atom_steps_per_s"],
+                   "ratio_lammps_over_ase_cpu": lmp["atom_steps_per_cpu_s"] / ase["atom_steps_per_cpu_s"]}
             rows.append(row)
             print(f"{len(atoms):>7} atoms  ASE {ase['atom_steps_per_s']:>10.1f} atom-steps/s   "
                   f"LAMMPS {lmp['atom_steps_per_s']:>10.1f} atom-steps/s ({lmp['ghosts']} ghosts)   "
-                  f"LAMMPS/ASE {row['ratio_lammps_over_ase']:.2f}", flush=True)
+                  f"LAMMPS/ASE {row['ratio_lammps_over_ase']:.2f} (CPU time: {row['ratio_lammps_over_ase_cpu']:.2f})",
+                  flush=True)
 
     result = {"rows": rows, "threads": args.threads, "graph": args.graph, "dtype": args.dtype if not args.model else "model's",
               "plugin": str(plugin), "plugin_lookup_or_build_s": build_s,
               "host": platform.node(), "python": platform.python_version(), "torch": torch.__version__}
-    print("\natoms    ASE atom-steps/s   LAMMPS atom-steps/s   LAMMPS/ASE")
+    print(f"\nwall clock (load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores) "
+          "and per CPU-second of this process:")
+    print("  atoms   ASE atom-steps/s   LAMMPS atom-steps/s   LAMMPS/ASE   ASE /cpu-s   LAMMPS /cpu-s   LAMMPS/ASE (cpu)")
     for r in rows:
-        print(f"{r['atoms']:>7} {r['ase']['atom_steps_per_s']:>16.1f} {r['lammps']['atom_steps_per_s']:>21.1f} "
-              f"{r['ratio_lammps_over_ase']:>12.2f}")
+        a, b = r["ase"], r["lammps"]
+        print(f"{r['atoms']:>7} {a['atom_steps_per_s']:>18.1f} {b['atom_steps_per_s']:>21.1f} "
+              f"{r['ratio_lammps_over_ase']:>12.2f} {a['atom_steps_per_cpu_s']:>12.1f} {b['atom_steps_per_cpu_s']:>15.1f} "
+              f"{r['ratio_lammps_over_ase_cpu']:>18.2f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))

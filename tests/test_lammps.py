@@ -75,6 +75,20 @@ def test_ase_and_lammps_agree_on_li_ec_interface(plugin, models, interface, grap
     assert np.abs(ref["forces"]).max() > 1e-2
 
 
+def test_shipped_model_by_name(plugin, interface):
+    """A shipped (trained, float32) model by name: LAMMPS equals ASE to float32 round-off."""
+    from mlip.pretrained import available
+
+    if "li-ec-gfn1" not in available():
+        pytest.skip("li-ec-gfn1 is not shipped in this checkout")
+    reference = load_calculator("li-ec-gfn1", device="cpu")
+    reference.calculate(interface, ["energy", "forces", "stress"])
+    got = single_point(interface, "li-ec-gfn1")
+    assert rel_diff(got["energy"], reference.results["energy"]) <= 1e-6
+    assert rel_diff(got["forces"], reference.results["forces"]) <= 1e-4
+    assert rel_diff(got["stress"], reference.results["stress"]) <= 1e-4
+
+
 def test_triclinic_rotated_cell_round_trips(plugin, models, tmp_path):
     atoms = li_ec_cell(seed=3)
     rotation = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0]
