@@ -48,6 +48,7 @@ class Potential(nn.Module):
         self.cutoff = float(config.cutoff)
         self.num_species = len(species)
         self.use_zbl = bool(config.zbl)
+        self.group_size = 128  # atoms per batched neighbour product (speed only; see mlip.nn.grouping)
         c = config.channels
         with _default_dtype(torch.float64):
             # built in float64 (exact Clebsch-Gordan buffers), cast below
@@ -88,7 +89,7 @@ class Potential(nn.Module):
         phi = self.radial(self.bessel(r)) * self.envelope(r).unsqueeze(-1)  # [E, R]
         y = self.sh(edge_vec)
         feat = (phi.unsqueeze(2) * y.unsqueeze(1)).reshape(r.shape[0], phi.shape[1] * y.shape[1])  # [E, R*D_sh]
-        feats, senders, position = group_edges(feat, receiver, sender, n)
+        feats, senders, position = group_edges(feat, receiver, sender, n, 4, self.group_size)
         h = self.embedding.index_select(0, species).unsqueeze(0)  # [1, N, C]
         learned = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device)
         for block in self.blocks:

@@ -14,21 +14,22 @@ from torch import Tensor
 
 
 def group_edges(
-    feat: Tensor, receiver: Tensor, sender: Tensor, n: int, n_groups: int = 4
+    feat: Tensor, receiver: Tensor, sender: Tensor, n: int, n_groups: int = 4, max_group: int = 128
 ) -> Tuple[List[Tensor], List[Tensor], Tensor]:
     """``(feats, senders, position)``.
 
     ``feats[g]`` is ``[n_g, K_g, F]``: the features of each edge of the g-th group's atoms, zero in
     padding slots; ``senders[g]`` ``[n_g * K_g]`` the neighbour atom of each slot (0 in padding).
     Group atoms are taken in the order ``argsort(counts, descending)``; ``position[i]`` is atom
-    i's row in the concatenation of all groups.
+    i's row in the concatenation of all groups. At least ``n_groups`` groups, and groups of at most
+    about ``max_group`` atoms so each group's neighbour product stays in cache.
     """
     e = receiver.shape[0]
     device = receiver.device
     counts = torch.bincount(receiver, minlength=n)
     atom_order = torch.argsort(counts, descending=True, stable=True)
     position = torch.empty_like(atom_order).index_copy_(0, atom_order, torch.arange(n, device=device))
-    g = max(min(n_groups, n), 1)
+    g = max(min(max(n_groups, (n + max_group - 1) // max_group), n), 1)
     bounds: List[int] = [(k * n) // g for k in range(g + 1)]
     firsts = torch.tensor(bounds[:-1], dtype=torch.int64, device=device).clamp(max=max(n - 1, 0))
     kmaxes: List[int] = counts.index_select(0, atom_order).index_select(0, firsts).tolist() if n > 0 else [0]
