@@ -181,6 +181,24 @@ def test_nve_conserves_energy(plugin, tmp_path):
     assert abs(drift) < 2e-5 and fluctuation < 5e-5
 
 
+@pytest.mark.slow
+def test_nve_conserves_energy_with_shipped_model(plugin, interface, tmp_path):
+    """The trained li-ec-gfn1 model (float32) on the 100+-atom Li|EC interface: 1,000 x 0.5 fs."""
+    from mlip.pretrained import available
+
+    if "li-ec-gfn1" not in available():
+        pytest.skip("li-ec-gfn1 is not shipped in this checkout")
+    protocol = LammpsProtocol(ensemble="nve", steps=1000, timestep_fs=0.5, temperature=300.0,
+                              thermo_every=50, dump_every=0)
+    run = run_lammps(interface, "li-ec-gfn1", protocol, workdir=tmp_path / "nve")
+    etot = run.thermo["TotEng"]
+    drift = (etot[-1] - etot[0]) / len(interface)
+    fluctuation = np.abs(etot - etot[0]).max() / len(interface)
+    print(f"shipped model NVE 1000 x 0.5 fs, {len(interface)} atoms, mean T {run.thermo['Temp'][1:].mean():.0f} K: "
+          f"drift {drift:.2e} eV/atom, max |E - E0| {fluctuation:.2e} eV/atom")
+    assert abs(drift) < 1e-3 and fluctuation < 2e-3
+
+
 def test_lammps_errors_are_clear(plugin, models, tmp_path):
     atoms = li_ec_cell(seed=7)
     box, types = write_lammps_data(tmp_path / "a.data", atoms, ["Li", "C", "H", "O"])
