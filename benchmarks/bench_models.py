@@ -246,23 +246,26 @@ def bench_model(model: str, a, envs: dict, data: dict, species: list[str], cells
         out["train"] = {**json.loads(cached.read_text()), "reused": True}
     else:
         out["train"] = run_driver(model, "train", train_args(model, a, data, species), a, envs)
-    trained = out["train"]["model"]
-    dev = "cuda" if a.device == "cuda" else "cpu"
-    pred_path = a.out / model / "test_predictions.npz"
-    out["predict"] = run_driver(model, "predict", ["--model", trained, "--data", str(data["peer_files"]["test"]),
-                                                   "--out", str(pred_path), "--device", dev], a, envs)
+
+    def trained(device: str) -> str:  # NequIP's compiled models are per device
+        return (out["train"].get("models") or {}).get(device, out["train"]["model"])
+
     import numpy as np
 
+    dev = "cuda" if a.device == "cuda" else "cpu"
+    pred_path = a.out / model / "test_predictions.npz"
+    out["predict"] = run_driver(model, "predict", ["--model", trained(dev), "--data", str(data["peer_files"]["test"]),
+                                                   "--out", str(pred_path), "--device", dev], a, envs)
     with np.load(pred_path) as z:
         out["test"] = test_metrics(data["frames"]["test"], {k: z[k] for k in z.files})
     if cells is not None:
-        speed_args = ["--model", trained, "--cells", str(cells), "--warmup", str(a.warmup),
+        speed_args = ["--cells", str(cells), "--warmup", str(a.warmup),
                       "--repeats", str(a.repeats), "--min-repeat-s", str(a.min_repeat_s)]
         out["speed"] = {}
         for device in (["cpu", "cuda"] if a.device == "cuda" else ["cpu"]):
             try:  # a failed timing keeps the accuracy figures
-                out["speed"][device] = run_driver(model, "speed", speed_args + ["--device", device], a, envs,
-                                                  tag=f"speed_{device}")
+                out["speed"][device] = run_driver(model, "speed", [*speed_args, "--model", trained(device),
+                                                                   "--device", device], a, envs, tag=f"speed_{device}")
             except RuntimeError as exc:
                 print(f"[{model}] speed on {device} FAILED: {exc}", file=sys.stderr, flush=True)
                 out["speed"][device] = {"error": str(exc)}

@@ -37,12 +37,13 @@ class BudgetExhausted(Exception):
 class _TimedLoader:
     """Iterates the wrapped loader until the clock runs out (checked after every batch)."""
 
-    def __init__(self, loader, clock: common.TrainClock):
-        self.loader, self.clock = loader, clock
+    def __init__(self, loader, clock: common.TrainClock, stats: dict):
+        self.loader, self.clock, self.stats = loader, clock, stats
 
     def __iter__(self):
         for batch in self.loader:
             yield batch
+            self.stats["steps"] = self.stats.get("steps", 0) + 1
             if self.clock.exhausted:
                 return
 
@@ -65,7 +66,7 @@ def _install_budget(clock: common.TrainClock, stats: dict) -> None:
         clock.start()
         if clock.exhausted:
             raise BudgetExhausted
-        kwargs["data_loader"] = _TimedLoader(kwargs["data_loader"], clock)
+        kwargs["data_loader"] = _TimedLoader(kwargs["data_loader"], clock, stats)
         stats["epochs"] = stats.get("epochs", 0) + 1
         return original_epoch(*args, **kwargs)
 
@@ -122,6 +123,7 @@ def cmd_train(a) -> dict:
         raise SystemExit(f"MACE wrote no model at {model}")
     net = torch.load(model, map_location="cpu", weights_only=False)
     return {"model": str(model), "train_time_s": clock.spent, "epochs": stats.get("epochs", 0),
+            "steps": stats.get("steps", 0),
             "wall_s": wall, "n_parameters": sum(p.numel() for p in net.parameters()),
             "inference_mode": "eager (MACECalculator)", "argv": argv, "versions": common.versions("mace-torch")}
 

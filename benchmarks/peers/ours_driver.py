@@ -73,6 +73,7 @@ def cmd_train(a) -> dict:
     wall = time.perf_counter() - t0
     summary = json.loads((out / "run" / "summary.json").read_text())
     return {"model": str(Path(summary["checkpoint"]).resolve()), "train_time_s": summary["train_time_s"], "epochs": summary["epochs"],
+            "steps": summary.get("steps"),
             "wall_s": wall, "n_parameters": summary["n_parameters"], "config": str(cfg_path),
             "stopped_by": summary.get("stopped_by"), "invoked_via": how,
             "inference_mode": "torchscript (SeimlipCalculator)", "versions": common.versions("seimlip")}

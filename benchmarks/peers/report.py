@@ -18,6 +18,7 @@ def summarise(results: dict) -> dict:
         row = {"energy_mae_mev_per_atom": 1e3 * m["test"]["energy_mae_per_atom"],
                "force_mae_mev_per_A": 1e3 * m["test"]["force_mae"],
                "n_parameters": m["train"].get("n_parameters"), "epochs": m["train"].get("epochs"),
+               "steps": m["train"].get("steps"),
                "train_time_s": m["train"].get("train_time_s"), "inference": m["train"].get("inference_mode")}
         for device, sp in m.get("speed", {}).items():
             row[f"atom_steps_per_s_{device}"] = {str(n): v for n, v in _speeds(m, device)}
@@ -69,8 +70,8 @@ def table(results: dict) -> str:
     d = results.get("data", {})
     lines.append(f"Data: {d.get('n_frames')} frames (train/val/test); budget {st['budget_min']} min of training "
                  f"per model; batch {st['batch_size']}; loss weights E {st['energy_weight']} : F {st['forces_weight']}; float32")
-    head = f"{'model':<12}{'params':>9}{'epochs':>8}{'train s':>9}{'E MAE':>10}{'F MAE':>9}"
-    unit = f"{'':<12}{'':>9}{'':>8}{'':>9}{'meV/atom':>10}{'meV/Å':>9}"
+    head = f"{'model':<12}{'params':>9}{'epochs':>8}{'steps':>8}{'train s':>9}{'E MAE':>10}{'F MAE':>9}"
+    unit = f"{'':<12}{'':>9}{'':>8}{'':>8}{'':>9}{'meV/atom':>10}{'meV/Å':>9}"
     for dname in devices:
         for n in sizes:
             head += f"{dname + ' ' + n + ' at':>15}"
@@ -80,14 +81,14 @@ def table(results: dict) -> str:
         if "error" in m:
             lines.append(f"{name:<12}FAILED: {m['error'].splitlines()[0]}")
             continue
-        row = (f"{name:<12}{_fmt(m['n_parameters'], ',d'):>9}{_fmt(m['epochs'], 'd'):>8}"
+        row = (f"{name:<12}{_fmt(m['n_parameters'], ',d'):>9}{_fmt(m['epochs'], 'd'):>8}{_fmt(m['steps'], ',d'):>8}"
                f"{_fmt(m['train_time_s'], '.0f'):>9}{m['energy_mae_mev_per_atom']:>10.2f}{m['force_mae_mev_per_A']:>9.1f}")
         for dname in devices:
             for n in sizes:
                 row += f"{_fmt(m.get(f'atom_steps_per_s_{dname}', {}).get(n), ',.0f'):>15}"
         lines.append(row)
     for name, r in s["ratios"].items():
-        row = f"{name:<12}{'':>9}{'':>8}{'':>9}{r['energy_mae']:>9.2f}x{r['force_mae']:>8.2f}x"
+        row = f"{name:<12}{'':>9}{'':>8}{'':>8}{'':>9}{r['energy_mae']:>9.2f}x{r['force_mae']:>8.2f}x"
         for dname in devices:
             for n in sizes:
                 v = r.get(f"throughput_{dname}", {}).get(n)
