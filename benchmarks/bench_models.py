@@ -296,12 +296,17 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     envs = venvs.peer_envs(a.mace_venv, a.nequip_venv, a.mace_spec, a.nequip_spec)
     results: dict = {"machine": machine_info(a), "settings": {k: str(v) for k, v in vars(a).items()}, "setup": {}}
+    setup_failed = {}
     for name in [m for m in a.models if m != "ours"]:
-        results["setup"][name] = venvs.ensure(envs[name], a.torch_spec, pip_args=a.pip_args.split(),
-                                              log_dir=envs[name].path.parent)
+        try:
+            results["setup"][name] = venvs.ensure(envs[name], a.torch_spec, pip_args=a.pip_args.split(),
+                                                  log_dir=envs[name].path.parent)
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+            print(f"[setup] {name} FAILED: {exc}", file=sys.stderr, flush=True)
+            results["setup"][name] = setup_failed[name] = {"model": name, "error": f"venv setup failed: {exc}"}
     if a.setup_only:
         print(json.dumps(results["setup"], indent=1))
-        return 0
+        return 1 if setup_failed else 0
     a.splits = split_paths(a)
     data = prepare_data(a.splits, a.out)
     cells = None if a.skip_speed else build_cells(a)
@@ -314,6 +319,9 @@ def main(argv=None) -> int:
                        "species_not_in_train": [s for s in species if s not in trained]}
     results["models"] = {}
     for model in a.models:
+        if model in setup_failed:
+            results["models"][model] = setup_failed[model]
+            continue
         try:
             results["models"][model] = bench_model(model, a, envs, data, species, cells)
         except Exception as exc:  # noqa: BLE001 - report the others, say what failed

@@ -88,13 +88,16 @@ def ensure(peer: PeerEnv, torch_spec: str, base_python: str | None = None, pip_a
     t0 = time.perf_counter()
     env = {**os.environ}
     env.pop("PYTHONPATH", None)
-    with open(log_path, "a") as log:
-        _run([base, "-m", "venv", "--clear", str(peer.path)], log, env)
-        pip = [str(peer.python), "-m", "pip", "install", *(pip_args or [])]
-        t_torch = time.perf_counter()
-        _run(pip + [torch_spec], log, env)
-        torch_s = time.perf_counter() - t_torch
-        _run(pip + peer.packages, log, env)
+    try:
+        with open(log_path, "a") as log:
+            _run([base, "-m", "venv", "--clear", str(peer.path)], log, env)
+            pip = [str(peer.python), "-m", "pip", "install", *(pip_args or [])]
+            t_torch = time.perf_counter()
+            _run(pip + [torch_spec], log, env)
+            torch_s = time.perf_counter() - t_torch
+            _run(pip + peer.packages, log, env)
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"`{' '.join(exc.cmd)}` failed (exit {exc.returncode}); see {log_path}") from None
     if not _imports(peer):
         raise RuntimeError(f"{peer.path}: `{peer.import_check}` fails after installing {peer.packages}; see {log_path}")
     info = {"path": str(peer.path), "reused": False, "install_s": time.perf_counter() - t0, "torch_install_s": torch_s,
