@@ -282,8 +282,12 @@ def machine_info(a) -> dict:
             "load_avg_start": os.getloadavg(), "python": platform.python_version(),
             "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     try:
-        info["git_revision"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                              cwd=HERE).stdout.strip()
+        git = ["git", "-C", str(HERE.parent)]
+        info["git_revision"] = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True,
+                                              text=True).stdout.strip()
+        # the project is installed editable: uncommitted changes under mlip/ are what gets measured
+        info["mlip_uncommitted_changes"] = subprocess.run(git + ["status", "--porcelain", "--", "mlip"],
+                                                          capture_output=True, text=True).stdout.split("\n")[:-1]
     except OSError:
         pass
     return info

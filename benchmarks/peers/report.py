@@ -65,7 +65,9 @@ def table(results: dict) -> str:
     lines.append(f"Machine: {mach.get('cpu')}; {mach.get('cores_usable')} usable cores of {mach.get('cores_os')}; "
                  f"{mach.get('threads')} torch threads; load avg at start {tuple(round(x, 1) for x in mach['load_avg_start'])}"
                  f", at end {tuple(round(x, 1) for x in mach.get('load_avg_end', ()))}; GPU: {mach.get('cuda') or 'none'}")
-    lines.append("Versions: " + "; ".join(vers))
+    dirty = mach.get("mlip_uncommitted_changes")
+    lines.append("Versions: " + "; ".join(vers) + f"; seimlip at git {mach.get('git_revision')}"
+                 + (f" + {len(dirty)} uncommitted change(s) under mlip/" if dirty else ""))
     st = results["settings"]
     d = results.get("data", {})
     lines.append(f"Data: {d.get('n_frames')} frames (train/val/test); budget {st['budget_min']} min of training "
