@@ -1,0 +1,114 @@
+"""The main job end to end: shipped data and model -> active learning -> MD -> analysis -> PyBaMM.
+
+``seimlip quickstart`` runs :func:`run_pipeline` on an embedded config (``configs/quickstart.yaml``;
+``--scale production`` picks ``configs/quickstart_production.yaml``). Each step writes its outputs
+under its own folder of the run folder and, when it has finished, a record ``steps/<step>.json``;
+a step with a record is skipped, and the long steps (campaign, MD) resume inside themselves, so an
+interrupted run (SIGINT or SIGKILL) continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import Field
+from rich.console import Console
+from rich.rule import Rule
+
+from mlip.config import StrictModel, dump_config, load_config
+from mlip.errors import UserError
+from mlip.utils import provenance, write_text_atomic
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+SCALES = {"quick": CONFIG_DIR / "quickstart.yaml", "production": CONFIG_DIR / "quickstart_production.yaml"}
+DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+
+console = Console()
+
+
+class QuickstartConfig(StrictModel):
+    """What the pipeline runs; every block is the config of the command that runs that step."""
+
+    seed: int = 0
+    dataset: str = Field("li_ec_gfn1", description="shipped dataset name (datasets/<name>) or a folder with train/val/test")
+    model: str = Field("li-ec-gfn1", description="starting model: shipped name or checkpoint")
+    campaign: dict[str, Any] = Field(default_factory=dict, description="active-learning campaign (seimlip al init)")
+    al_iterations: int = Field(1, ge=0, description="active-learning iterations to run")
+    sei_formation: dict[str, Any] = Field(default_factory=dict, description="protocol for seimlip md run")
+    li_transport: dict[str, Any] = Field(default_factory=dict, description="protocol for seimlip md run")
+    analysis: dict[str, Any] = Field(default_factory=dict, description="seimlip analyze config")
+    export: dict[str, Any] = Field(default_factory=dict, description="seimlip export pybamm config")
+
+
+def dataset_dir(name: str) -> Path:
+    path = Path(name)
+    if not path.is_dir():
+        path = DATASETS_DIR / name
+    if not all((path / f"{s}.extxyz.gz").is_file() or (path / f"{s}.extxyz").is_file()
+               for s in ("train", "val", "test")):
+        raise UserError("dataset folder needs train/val/test.extxyz(.gz) (a clone of the repository "
+                        "ships datasets/li_ec_gfn1)", str(path))
+    return path
+
+
+def split_file(folder: Path, split: str) -> Path:
+    for name in (f"{split}.extxyz.gz", f"{split}.extxyz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise UserError(f"no {split} split", str(folder))
+
+
+class Pipeline:
+    """Steps over one run folder; ``records`` holds what each finished step reported."""
+
+    def __init__(self, cfg: QuickstartConfig, out: Path):
+        self.cfg, self.out = cfg, out
+        self.records: dict[str, dict] = {}
+
+    def record_path(self, step: str) -> Path:
+        return self.out / "steps" / f"{step}.json"
+
+    def step(self, index: int, total: int, step: str, title: str, run: Callable[[], dict]) -> dict:
+        console.print(Rule(f"{index}/{total} {title}"))
+        path = self.record_path(step)
+        if path.is_file():
+            record = json.loads(path.read_text())
+            console.print(f"[green]done already[/] ({record.get('seconds', 0):.0f} s in an earlier run)")
+        else:
+            start = time.perf_counter()
+            record = run() or {}
+            record["seconds"] = time.perf_counter() - start
+            write_text_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
+            console.print(f"[green]finished[/] in {record['seconds']:.0f} s")
+        self.records[step] = record
+        return record
+
+
+def load_quickstart_config(config: Path | None, scale: str) -> QuickstartConfig:
+    if config is None:
+        if scale not in SCALES:
+            raise UserError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
+        config = SCALES[scale]
+    return load_config(QuickstartConfig, config)
+
+
+def run_pipeline(cfg: QuickstartConfig, out: Path) -> Path:
+    """Run every step into ``out`` (resuming), write the report, return its HTML path."""
+    from active_learning import pipeline_steps as steps
+    from active_learning.pipeline_report import write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "quickstart.yaml")
+    if not (out / "provenance.json").exists():
+        write_text_atomic(out / "provenance.json", json.dumps(provenance(cfg.seed), indent=2) + "\n")
+    pipe = Pipeline(cfg, out)
+    plan = steps.PLAN
+    for i, (name, title, func) in enumerate(plan, 1):
+        pipe.step(i, len(plan) + 1, name, title, lambda f=func: f(pipe))
+    console.print(Rule(f"{len(plan) + 1}/{len(plan) + 1} report"))
+    md, html = write_report(pipe)
+    console.print(f"[bold green]quickstart finished[/]: {html}")
+    return html
