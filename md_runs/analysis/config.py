@@ -1,0 +1,34 @@
+"""Options of ``seimlip analyze`` (YAML, validated; the resolved copy is written beside the results)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mlip.config import StrictModel
+
+
+class AnalysisConfig(StrictModel):
+    """What every analysis may be tuned by; the defaults suit short ps-scale runs."""
+
+    #: element-pair bond cutoffs (Å) overriding :data:`md_runs.analysis.species.BOND_CUTOFFS`, e.g. {"C-O": 1.8}
+    bond_cutoffs: dict[str, float] = {}
+    #: Li-O / Li-F contact (Å) that makes a Li ionic (bound to an anion or a solvent O)
+    li_anion_cutoff: float = Field(2.3, gt=0)
+    #: frames between species/profile evaluations (1 = every frame)
+    species_stride: int = Field(1, ge=1)
+    #: bin width of the profiles along the surface normal (Å)
+    profile_bin_A: float = Field(0.5, gt=0)
+    #: last fraction of the run averaged for the profiles
+    profile_window_fraction: float = Field(0.5, gt=0, le=1)
+    #: MSD fit: lag times from start_fraction to max_fraction of the run length
+    msd_start_fraction: float = Field(0.1, ge=0, lt=1)
+    msd_max_fraction: float = Field(0.5, gt=0, le=1)
+    #: fewest frames a run needs for the MSD analysis
+    min_frames: int = Field(20, ge=4)
+    #: time blocks for the Einstein-Helfand (collective) error estimate and the density error
+    blocks: int = Field(5, ge=2)
+    #: MCMC samples of kinisi's Bayesian MSD regression
+    mcmc_samples: int = Field(500, ge=50)
+    seed: int = 0
+    #: shear viscosity (mPa s) by run system (or "default") for the Yeh-Hummer correction of liquids
+    viscosity_mPa_s: dict[str, float] = {}

@@ -1,0 +1,203 @@
+"""Li (and solvent) diffusion, Li-ion conductivity and the Haven ratio from one run.
+
+- Tracer diffusivity D*: kinisi's Bayesian regression of the MSD (covariance of the overlapping
+  windows modelled, MCMC posterior), over lag times ``msd_start_fraction``..``msd_max_fraction`` of
+  the run, drift-corrected by the other atoms; per region (``run.json`` ``phases``) as well.
+- Liquids (runs holding EC/DMC and no surface): Yeh-Hummer correction
+  D_inf = D_pbc + xi kB T / (6 pi eta L), xi = 2.837297, with the viscosity eta from the config.
+- Conductivity: Nernst-Einstein sigma = N e^2 D* / (V kB T), and Einstein-Helfand (collective)
+  sigma = e^2 / (6 V kB T) d<|sum_i dr_i|^2>/dt over Li, averaged over ``blocks`` time blocks;
+  Haven ratio H = D* / D_sigma.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from md_runs.analysis.common import run_provenance
+from md_runs.analysis.config import AnalysisConfig
+from md_runs.analysis.plotting import figure, save_png
+from md_runs.analysis.result import AnalysisResult, Quantity
+from md_runs.trajectory import Run
+from mlip.errors import UserError
+
+KB = 1.380649e-23          # J/K
+E = 1.602176634e-19        # C
+NA = 6.02214076e23
+YEH_HUMMER_XI = 2.837297
+SOLVENTS = ("EC", "DMC")
+
+
+def unwrapped_displacements(frames: list[Atoms]) -> np.ndarray:
+    """[T, N, 3] displacements from frame 0, unwrapped by the minimum image of each step (Å)."""
+    frac = np.array([f.get_scaled_positions(wrap=False) for f in frames])
+    cells = np.array([np.array(f.cell) for f in frames])
+    step = np.diff(frac, axis=0)
+    step -= np.round(step)
+    cart = np.einsum("tnk,tkl->tnl", step, cells[1:])
+    return np.concatenate([np.zeros((1,) + frac.shape[1:]), np.cumsum(cart, axis=0)])
+
+
+def _lags(n_frames: int, config: AnalysisConfig) -> tuple[int, int]:
+    n_max = max(2, int(config.msd_max_fraction * (n_frames - 1)))
+    start = min(max(1, int(round(config.msd_start_fraction * (n_frames - 1)))), n_max - 1)
+    return start, n_max
+
+
+def tracer_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisConfig,
+                       drift: np.ndarray | None = None) -> tuple[Quantity, dict[str, list]]:
+    """D* (m^2/s) with its posterior std by kinisi, from displacements [T, N, 3] of the tracers."""
+    import scipp as sc
+    from kinisi.analyze import DiffusionAnalyzer
+
+    if drift is not None:
+        disp = disp - drift[:, None, :]
+    n_frames, n = disp.shape[:2]
+    start, n_max = _lags(n_frames, config)
+    # kinisi reads positions through ASE; give it the unwrapped tracks in a box no step can cross
+    box = float(np.ptp(disp, axis=(0, 1)).max()) * 3 + 10.0
+    frames = [Atoms(f"X{n}", positions=d + box / 2, cell=[box] * 3, pbc=True) for d in disp]
+    dt = sc.arange("time interval", 1, n_max + 1) * sc.scalar(interval_ps, unit="ps")
+    analyzer = DiffusionAnalyzer.from_ase(
+        frames, specie="X", time_step=sc.scalar(interval_ps, unit="ps"), step_skip=sc.scalar(1),
+        dt=dt, progress=False)
+    analyzer.diffusion(sc.scalar(start * interval_ps, unit="ps"), n_samples=config.mcmc_samples,
+                       progress=False, random_state=np.random.RandomState(config.seed))
+    samples = np.asarray(analyzer.D.values, float) * 1e-4  # cm2/s -> m2/s
+    msd = analyzer.msd
+    table = {"time_ps": np.asarray(analyzer.dt.values, float).tolist(),
+             "msd_A2": np.asarray(msd.values, float).tolist(),
+             "msd_std_A2": np.sqrt(np.asarray(msd.variances, float)).tolist()}
+    window = [start * interval_ps, n_max * interval_ps]
+    q = Quantity(float(samples.mean()), float(samples.std(ddof=1)), "m2/s", "MSD, kinisi Bayesian regression",
+                 {"n_tracers": int(n), "fit_window_ps": window})
+    return q, table
+
+
+def collective_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisConfig) -> tuple[float, float, dict]:
+    """D_sigma = (1/6N) d<|sum_i dr_i|^2>/dt (m^2/s), mean and standard error over time blocks."""
+    total = disp.sum(axis=1)
+    n = disp.shape[1]
+    values, curves = [], []
+    for block in np.array_split(np.arange(len(total)), config.blocks):
+        m = total[block]
+        start, n_max = _lags(len(m), config)
+        lags = np.arange(1, n_max + 1)
+        msd = np.array([np.mean(np.sum((m[k:] - m[:-k]) ** 2, axis=1)) for k in lags])
+        slope = np.polyfit(lags[start - 1:] * interval_ps, msd[start - 1:], 1)[0]
+        values.append(slope / (6 * n) * 1e-8)  # Å^2/ps -> m^2/s
+        curves.append(msd)
+    k = min(len(c) for c in curves)
+    values = np.array(values)
+    table = {"time_ps": (np.arange(1, k + 1) * interval_ps).tolist(),
+             "msd_A2": np.mean([c[:k] for c in curves], axis=0).tolist()}
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))), table
+
+
+def _molecule_displacements(disp: np.ndarray, atoms: Atoms, members: list[np.ndarray]) -> np.ndarray:
+    masses = atoms.get_masses()
+    return np.stack([(disp[:, m] * masses[m, None]).sum(1) / masses[m].sum() for m in members], axis=1)
+
+
+def _viscosity(config: AnalysisConfig, system: str) -> float | None:
+    value = config.viscosity_mPa_s.get(system, config.viscosity_mPa_s.get("default"))
+    return None if value is None else float(value) * 1e-3
+
+
+def yeh_hummer(q: Quantity, temperature: float, volume_A3: float, eta: float | None) -> Quantity:
+    """Add the Yeh-Hummer finite-size correction to a liquid diffusivity (a note when eta is unknown)."""
+    if eta is None:
+        q.meta["finite_size_correction"] = "not applied: set viscosity_mPa_s for this system in the config"
+        return q
+    length = (volume_A3 ** (1 / 3)) * 1e-10
+    delta = YEH_HUMMER_XI * KB * temperature / (6 * np.pi * eta * length)
+    q.meta.update({"finite_size_correction": "Yeh-Hummer", "pbc_value": q.mean, "correction": delta,
+                   "viscosity_mPa_s": eta * 1e3, "box_length_m": length})
+    q.mean += delta
+    return q
+
+
+def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dict[str, list[np.ndarray]] | None = None,
+                     liquid: bool = False) -> AnalysisResult:
+    """Li tracer D (all Li and per phase), solvent D (liquids), NE and EH conductivity, Haven ratio."""
+    n_frames = len(run.frames)
+    if n_frames < config.min_frames:
+        raise UserError(f"only {n_frames} frames; the MSD analysis needs at least {config.min_frames}", str(run.path))
+    interval = run.info.frame_interval_ps
+    if not interval > 0:
+        raise UserError(f"frame_interval_ps must be positive, got {interval}", str(run.path))
+    atoms = run.frames[0]
+    symbols = np.array(atoms.get_chemical_symbols())
+    li = np.flatnonzero(symbols == "Li")
+    if len(li) == 0:
+        raise UserError("no Li atoms: nothing to diffuse", str(run.path))
+    disp = unwrapped_displacements(run.frames)
+    others = np.setdiff1d(np.arange(len(atoms)), li)
+    drift = disp[:, others].mean(axis=1) if len(others) else None
+    temperature = run.info.temperature_K
+    volumes = np.array([f.get_volume() for f in run.frames])
+    volume = float(volumes.mean())
+    eta = _viscosity(config, run.info.system)
+
+    d_all, msd_table = tracer_diffusivity(disp[:, li], interval, config, drift)
+    d_all.meta.update({"region": "all", "temperature_K": temperature})
+    if liquid:
+        yeh_hummer(d_all, temperature, volume, eta)
+    diffusivities = [d_all]
+    for region, indices in run.info.phases.items():
+        sel = np.intersect1d(li, np.asarray(indices, int))
+        if len(sel):
+            q, _ = tracer_diffusivity(disp[:, sel], interval, config, drift)
+            q.meta.update({"region": region, "temperature_K": temperature})
+            diffusivities.append(q)
+    quantities: dict = {"li_diffusivity": diffusivities}
+
+    if molecules:
+        solvent = []
+        for name, members in molecules.items():
+            q, _ = tracer_diffusivity(_molecule_displacements(disp, atoms, members), interval, config)
+            q.method = "centre-of-mass MSD, kinisi Bayesian regression"
+            q.meta.update({"species": name, "temperature_K": temperature})
+            solvent.append(yeh_hummer(q, temperature, volume, eta) if liquid else q)
+        quantities["solvent_diffusivity"] = solvent
+
+    d_li = disp[:, li] - (drift[:, None, :] if drift is not None else 0.0)
+    d_sigma, d_sigma_err, coll_table = collective_diffusivity(d_li, interval, config)
+    n_li = len(li)
+    factor = n_li * E**2 / (volume * 1e-30 * KB * temperature)
+    d_star = d_all.meta.get("pbc_value", d_all.mean)
+    quantities["li_conductivity"] = [
+        Quantity(factor * d_star, factor * d_all.std, "S/m", "Nernst-Einstein", {"temperature_K": temperature}),
+        Quantity(factor * d_sigma, factor * d_sigma_err, "S/m", "Einstein-Helfand (collective MSD, block average)",
+                 {"temperature_K": temperature, "blocks": config.blocks}),
+    ]
+    if d_sigma > 0 and d_star > 0:
+        haven = d_star / d_sigma
+        err = haven * np.hypot(d_all.std / d_star, d_sigma_err / d_sigma)
+        quantities["haven_ratio"] = Quantity(float(haven), float(err), "1", "D* / D_sigma",
+                                             {"temperature_K": temperature})
+    conc = n_li / (volume * 1e-30) / NA
+    quantities["li_concentration"] = Quantity(conc, float(conc * volumes.std() / volume), "mol/m3",
+                                              "N_Li / (N_A V)", {"temperature_K": temperature})
+
+    fig, axes = figure(2, 4.8, 3.6)
+    t = np.array(msd_table["time_ps"])
+    axes[0].errorbar(t, msd_table["msd_A2"], yerr=msd_table["msd_std_A2"], fmt=".", ms=3, label="Li MSD")
+    axes[0].plot(t, 6 * d_star * 1e8 * t, label=f"6 D* t, D* = {d_star:.2e} m²/s")
+    axes[0].set_xlabel("lag time (ps)")
+    axes[0].set_ylabel("MSD (Å²)")
+    axes[0].legend(fontsize=7)
+    tc = np.array(coll_table["time_ps"])
+    axes[1].plot(tc, np.array(coll_table["msd_A2"]) / n_li, ".", ms=3, label="collective / N")
+    axes[1].plot(tc, 6 * d_sigma * 1e8 * tc, label=f"D_σ = {d_sigma:.2e} m²/s")
+    axes[1].set_xlabel("lag time (ps)")
+    axes[1].set_ylabel("|Σ Δr|² / N (Å²)")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"diffusion: {run.info.name} at {temperature:g} K", fontsize=9)
+    save_png(fig, png)
+    window = (float(run.times_ps[0]), float(run.times_ps[-1]))
+    return AnalysisResult("diffusion", quantities, {"msd": msd_table, "collective_msd": coll_table},
+                          run_provenance(run, window, liquid=liquid, volume_A3=volume), [png.name])

@@ -1,0 +1,173 @@
+"""md_runs.analysis and `seimlip analyze`: species, profiles, diffusion, conductivity, Arrhenius, density."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import write
+
+from md_runs.analysis import AnalysisConfig, analyze
+from md_runs.analysis.arrhenius import R, arrhenius_fit
+from md_runs.analysis.result import load_result
+from md_runs.analysis.species import species_counts
+from md_runs.builders import electrolyte_box, ledc_box, li_interface, sei_phase
+from md_runs.trajectory import THERMO_COLUMNS, RunInfo, write_run_info
+
+FAST = AnalysisConfig(mcmc_samples=200)
+
+
+def write_run(folder, frames, interval_ps=0.1, thermo=None, equilibration=None, **info):
+    """A run directory per md_runs.trajectory: run.json, trajectory.extxyz, thermo.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = dict(protocol="custom", name=folder.name, system="test", engine="ase", ensemble="nvt",
+                  temperature_K=300.0, timestep_fs=1.0, frame_interval_ps=interval_ps,
+                  trajectory="trajectory.extxyz", species=sorted(set(frames[0].get_chemical_symbols())),
+                  model="synthetic")
+    fields.update(info)
+    write_run_info(folder, RunInfo(**fields))
+    write(folder / "trajectory.extxyz", frames)
+    for path, rows in ((folder / "thermo.csv", thermo), (folder / "equilibration" / "thermo.csv", equilibration)):
+        if rows is not None:
+            path.parent.mkdir(exist_ok=True)
+            with path.open("w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(THERMO_COLUMNS)
+                w.writerows(rows)
+    return folder
+
+
+def random_walk(n=64, n_frames=300, box=15.0, d_a2_ps=0.5, interval=0.1, seed=0, symbol="Li"):
+    """Ideal 3-D random walkers with D = d_a2_ps (Å^2/ps), positions wrapped into a periodic box."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0.0, np.sqrt(2 * d_a2_ps * interval), (n_frames - 1, n, 3))
+    pos = np.concatenate([rng.uniform(0, box, (1, n, 3)), steps]).cumsum(0)
+    return [Atoms(f"{symbol}{n}", positions=p % box, cell=[box] * 3, pbc=True) for p in pos]
+
+
+@pytest.mark.parametrize("phase", ["LiF", "Li2O", "Li2CO3"])
+def test_species_of_sei_crystals_are_their_formula_units(phase):
+    assert species_counts(sei_phase(phase, (1, 1, 1))) == {phase: 4}
+    assert species_counts(sei_phase(phase, (2, 1, 1))) == {phase: 8}
+
+
+def test_species_of_electrolyte_and_ledc_boxes():
+    ec = electrolyte_box(n_solvent=8, molarity=0.0)
+    assert species_counts(ec) == {"EC": 8}
+    salt = electrolyte_box(n_solvent=8)  # 1 M: one Li+/PF6- pair at this size
+    n_pairs = salt.info["molecules"].get("PF6", 0)
+    assert n_pairs >= 1
+    assert species_counts(salt) == {"EC": 8, "PF6-": n_pairs, "Li+": n_pairs}
+    mix = electrolyte_box(n_solvent=6, solvent={"EC": 0.5, "DMC": 0.5}, molarity=0.0)
+    assert species_counts(mix) == {k: v for k, v in mix.info["molecules"].items()}
+    assert species_counts(ledc_box(2)) == {"LEDC": 2}
+    # a bond-cutoff override that breaks every C-O bond destroys the molecules
+    assert "EC" not in species_counts(ec, {"C-O": 0.5})
+
+
+def test_random_walk_recovers_diffusivity(tmp_path):
+    d_true = 0.5  # Å^2/ps
+    write_run(tmp_path / "walk", random_walk(d_a2_ps=d_true))
+    written = analyze(tmp_path, config=FAST)
+    res = load_result(written["walk/diffusion"])
+    d = res.get("li_diffusivity", region="all")
+    d_si = d_true * 1e-8
+    assert d.unit == "m2/s"
+    assert abs(d.mean - d_si) < 3 * d.std, (d.mean, d.std)
+    assert d.std < 0.1 * d_si
+    # uncorrelated walkers: Einstein-Helfand equals Nernst-Einstein, Haven ratio 1
+    h = res.get("haven_ratio")
+    assert abs(h.mean - 1.0) < 3 * h.std and h.std < 0.8, (h.mean, h.std)
+    ne = next(q for q in res.quantities["li_conductivity"] if q.method == "Nernst-Einstein")
+    n, volume = 64, 15.0**3 * 1e-30
+    expected = n * 1.602176634e-19**2 * d_si / (volume * 1.380649e-23 * 300.0)
+    assert abs(ne.mean - expected) < 3 * ne.std
+    summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
+    assert summary["results"]["walk/diffusion"] == "walk/diffusion.json"
+    assert (tmp_path / "analysis" / "config.yaml").is_file()
+
+
+def test_arrhenius_fit_recovers_activation_energy():
+    rng = np.random.default_rng(1)
+    ea, d0 = 30e3, 1e-7  # J/mol, m^2/s
+    temps = np.array([300.0, 400.0, 500.0, 600.0, 700.0])
+    exact = d0 * np.exp(-ea / (R * temps))
+    stds = 0.05 * exact
+    noisy = exact + rng.normal(0, stds)
+    fit = arrhenius_fit(temps, noisy, stds)
+    assert abs(fit["Ea_J_mol"] - ea) < 3 * fit["Ea_std_J_mol"]
+    assert fit["Ea_std_J_mol"] < 0.1 * ea
+    assert abs(fit["ln_D0"] - np.log(d0)) < 3 * fit["ln_D0_std"]
+
+
+def test_arrhenius_over_runs_and_density(tmp_path):
+    """Two temperatures of one system give an Arrhenius result; an NPT thermo gives the density."""
+    ea = 20e3
+    for k, t in enumerate((300.0, 600.0)):
+        d = 0.5 * np.exp(-ea / R * (1 / t - 1 / 600.0))
+        frames = random_walk(n=32, n_frames=120, d_a2_ps=d, seed=k)
+        vol = [[i * 0.1, t, 0, 0, 0, 1.0, 15.0**3 * (1 + 0.001 * np.sin(i))] for i in range(40)]
+        write_run(tmp_path / f"walk_T{t:g}", frames, system="walkers", temperature_K=t,
+                  equilibration=vol, formula_unit="Li")
+    written = analyze(tmp_path, tmp_path / "out", FAST)
+    arr = load_result(written["arrhenius_walkers"])
+    q = arr.get("activation_energy")
+    assert q.unit == "J/mol" and q.meta["of"] == "li_diffusivity"
+    assert abs(q.mean - ea) < 3 * q.std + 1e-9 and q.meta["Ea_eV"] == pytest.approx(q.mean / 96485.33212)
+    assert len(arr.quantities["li_diffusivity"]) == 2
+    dens = load_result(written["walk_T300/density"])
+    rho = dens.get("density")
+    assert rho.mean == pytest.approx(32 * 6.94 * 1.66054e-27 / (15.0**3 * 1e-30), rel=2e-3)
+    vm = dens.get("partial_molar_volume")
+    assert vm.mean == pytest.approx(15.0**3 * 1e-30 * 6.02214076e23 / 32, rel=2e-3)
+    assert dens.get("li_to_sei_ratio").mean == 1.0
+    assert (tmp_path / "out" / "analysis" / "arrhenius_walkers.png").is_file()
+
+
+def test_profiles_of_li_ec_interface(tmp_path):
+    atoms = li_interface(size=(2, 2), layers=4, n_solvent=4, molarity=0.0)
+    frames = []
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        f = atoms.copy()
+        f.positions += rng.normal(0, 0.02, f.positions.shape)
+        frames.append(f)
+    write_run(tmp_path / "iface", frames, surface_normal=2, system="li100|EC", protocol="sei_formation")
+    written = analyze(tmp_path, config=FAST)
+    prof = load_result(written["iface/profiles"])
+    table = prof.tables["element_density"]
+    z, li, c = np.array(table["z_A"]), np.array(table["Li_per_A3"]), np.array(table["C_per_A3"])
+    slab_z = atoms.positions[np.array(atoms.get_chemical_symbols()) == "Li", 2]
+    assert slab_z.min() - 0.5 <= z[np.argmax(li)] <= slab_z.max() + 0.5
+    assert c[(z > slab_z.min()) & (z < slab_z.max())].max() == 0
+    assert prof.get("sei_thickness").mean == 0.0  # nothing has reacted yet
+    assert {q.meta["law"] for q in prof.quantities["sei_growth_rate"]} == {"linear", "parabolic"}
+    spec = load_result(written["iface/species"])
+    assert spec.get("species_count", species="EC").mean == 4
+    assert spec.get("species_count", species="Li(metal)").mean == 16
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from active_learning.cli import main
+
+    (tmp_path / "empty").mkdir()
+    missing = write_run(tmp_path / "nomov", random_walk(n=4, n_frames=5))
+    (missing / "trajectory.extxyz").unlink()
+    short = tmp_path / "short"
+    write_run(short / "r", random_walk(n=4, n_frames=5))
+    bad_cfg = tmp_path / "bad.yaml"
+    bad_cfg.write_text("msd_max_fraction: 2\n")
+    cases = [([str(tmp_path / "empty")], "no run directories"),
+             ([str(missing)], "trajectory trajectory.extxyz is missing"),
+             ([str(short)], "needs at least 20"),
+             ([str(short), "--config", str(bad_cfg)], "msd_max_fraction")]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exc:
+            main(["analyze", *args])
+        err = capsys.readouterr().err
+        lines = [x for x in err.splitlines() if x.strip()]
+        assert exc.value.code == 2 and len(lines) == 1 and message in lines[0], err
+    assert not list(short.rglob("*.json.*"))  # no temporary half-written files left
