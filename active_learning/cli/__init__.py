@@ -35,6 +35,8 @@ def _register() -> None:
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("deploy")(deploy)
+    from md_runs.cli import analyze
+    app.command("analyze")(analyze)
 
 
 _register()
