@@ -1,0 +1,66 @@
+"""``seimlip export pybamm ANALYSIS... -o sei.json [--bpx F] [--check]``: MD SEI properties -> PyBaMM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from md_runs.export.config import ExportConfig
+
+export_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+
+
+@export_app.command("pybamm")
+def pybamm_export(
+    analyses: list[Path] = typer.Argument(..., help="Analysis result JSON files or folders (every result JSON below)."),
+    out: Path = typer.Option(Path("sei.json"), "--out", "-o", help="Exported parameter file (JSON)."),
+    bpx: Optional[Path] = typer.Option(None, "--bpx", help="Also write a BPX file (base set skeleton + User-defined SEI)."),
+    check: bool = typer.Option(False, "--check", help="Run PyBaMM on the export and propagate its uncertainty."),
+    check_dir: Optional[Path] = typer.Option(None, "--check-dir", help="Where --check writes (default: <out>_check/)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with this command's settings."),
+    base: Optional[str] = typer.Option(None, "--base", help="PyBaMM parameter set to build on (default OKane2022)."),
+    sei_phase: Optional[str] = typer.Option(None, "--sei-phase", help="SEI phase to export when several are analysed."),
+    sei_option: Optional[str] = typer.Option(None, "--sei-option", help="PyBaMM SEI option (default: from the exported diffusivity)."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="--check: N joint samples instead of +-1 sigma runs."),
+) -> None:
+    """Map analysis results to PyBaMM's SEI parameters with mean, std and provenance."""
+    from md_runs.export import check_pybamm, export_pybamm, read_export
+    from mlip.config import dump_config, load_config, validate
+
+    cfg = load_config(ExportConfig, config, {"base": base, "sei_phase": sei_phase, "sei_option": sei_option})
+    if samples is not None:
+        cfg = validate(ExportConfig, {**cfg.model_dump(), "check": {**cfg.check.model_dump(), "samples": samples}},
+                       "--samples")
+    path = export_pybamm(analyses, out, base=cfg.base, bpx=bpx, reference_temperature_K=cfg.reference_temperature_K,
+                         sei_phase=cfg.sei_phase, sei_option=cfg.sei_option)
+    dump_config(cfg, path.with_name(path.stem + ".config.yaml"))
+    doc = read_export(path)
+    table = Table(title=f"{path} (on {doc['base']}, SEI option: {doc['sei_option']})")
+    for col in ("PyBaMM parameter", "mean", "std", "method"):
+        table.add_column(col)
+    for name, e in doc["uncertainty"].items():
+        std = "-" if e["std"] is None else f"{e['std']:.3g}"
+        table.add_row(name, f"{e['mean']:.4g}", std, e["provenance"]["method"][:60])
+    console.print(table)
+    console.print(f"not provided ({len(doc['not_provided'])}): " + "; ".join(doc["not_provided"]), highlight=False)
+    if bpx is not None:
+        console.print(f"BPX: {bpx}")
+    if check:
+        folder = check_dir or path.with_name(path.stem + "_check")
+        c = cfg.check
+        report = check_pybamm(path, folder, model=c.model, sei_option=cfg.sei_option, cycle=c.cycle,
+                              cycles=c.cycles, samples=c.samples, seed=c.seed)
+        dump_config(cfg, folder / "config.yaml")
+        band = report["bands"]["sei_thickness_m_vs_time_h"]
+        cap = report["bands"]["capacity_Ah_vs_cycle"]
+        console.print(f"check: {len(report['runs'])} PyBaMM {c.model} runs; SEI thickness after "
+                      f"{band['x'][-1]:.3g} h: {band['mean'][-1] * 1e9:.3g} nm "
+                      f"[{band['lower'][-1] * 1e9:.3g}, {band['upper'][-1] * 1e9:.3g}]; capacity at cycle "
+                      f"{int(cap['x'][-1])}: {cap['mean'][-1]:.4g} A.h -> {folder}", highlight=False)
+        for w in report["warnings"]:
+            console.print(f"[yellow]warning:[/] {w}", highlight=False)

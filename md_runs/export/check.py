@@ -1,0 +1,184 @@
+"""``check_pybamm``: run PyBaMM on an export and propagate its uncertainty to capacity and SEI growth.
+
+Runs are at the exported means and at +-1 sigma of each uncertain parameter the SEI option uses
+(one at a time; band = mean +- the root-sum-square of half the +-1 sigma spreads), or at ``samples``
+joint log-normal draws (band = 16th-84th percentile). Positive parameters are perturbed in log
+space: ``x * exp(+-s)`` with ``s`` the export's ``log_std``, so a large uncertainty never makes a
+diffusivity negative.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from md_runs.export import names as N
+from md_runs.export.pybamm_json import base_parameter_values, load_parameter_values, read_export
+from mlip.errors import UserError
+from mlip.utils import atomic_path, provenance, write_text_atomic
+
+SEI_THICKNESS = "X-averaged negative SEI thickness [m]"
+
+
+def default_cycle(base: str) -> list[str]:
+    p = base_parameter_values(base)
+    v_lo, v_hi = float(p["Lower voltage cut-off [V]"]), float(p["Upper voltage cut-off [V]"])
+    return [f"Discharge at 1C until {v_lo:g} V", f"Charge at 1C until {v_hi:g} V",
+            f"Hold at {v_hi:g} V until C/20"]
+
+
+def _log_std(entry: dict[str, Any]) -> float | None:
+    if entry.get("log_std"):
+        return float(entry["log_std"])
+    if entry.get("std") and entry["mean"] > 0:
+        return math.sqrt(math.log1p((entry["std"] / entry["mean"]) ** 2))
+    return None
+
+
+def plan_runs(doc: dict[str, Any], option: str, samples: int, seed: int) -> list[tuple[str, dict]]:
+    """(label, parameter overrides) of every PyBaMM run; the first is at the means."""
+    uncertain = {n: (doc["uncertainty"][n]["mean"], _log_std(doc["uncertainty"][n]))
+                 for n in N.SEI_OPTION_USES[option] if n in doc["uncertainty"]}
+    uncertain = {n: v for n, v in uncertain.items() if v[1]}
+    runs: list[tuple[str, dict]] = [("mean", {})]
+    if samples:
+        rng = np.random.default_rng(seed)
+        for i in range(samples):
+            runs.append((f"sample {i + 1}", {n: m * math.exp(s * rng.standard_normal())
+                                             for n, (m, s) in uncertain.items()}))
+    else:
+        for n, (m, s) in uncertain.items():
+            runs += [(f"{n} +1 sigma", {n: m * math.exp(s)}), (f"{n} -1 sigma", {n: m * math.exp(-s)})]
+    return runs
+
+
+def _solve(path: Path, overrides: dict, option: str, model_name: str, steps: list[str],
+           cycles: int, doc: dict) -> dict[str, Any]:
+    import pybamm
+
+    values = load_parameter_values(path, overrides)
+    model = getattr(pybamm.lithium_ion, model_name)({"SEI": option})
+    used = {n: values[n] for n in N.SEI_OPTION_USES[option] if n in values.keys()}
+    shown = ", ".join(f"{n} = {v:.4g}" for n, v in used.items() if not callable(v))
+    try:
+        experiment = pybamm.Experiment([tuple(steps)] * cycles)
+    except Exception as exc:  # pybamm raises ValueError/TypeError/its own on a bad step string
+        raise UserError(f"invalid experiment step in cycle {steps}: {exc}") from None
+    try:
+        sol = pybamm.Simulation(model, parameter_values=values, experiment=experiment).solve()
+    except pybamm.SolverError as exc:
+        raise UserError(f"PyBaMM {model_name} with SEI option '{option}' failed ({str(exc)[:200]}) "
+                        f"with {shown}") from None
+    summary = sol.summary_variables if sol is not None else None
+    n_done = 0 if summary is None else len(summary.cycle_number)
+    if n_done == 0:
+        term = getattr(sol, "termination", "no solution")
+        raise UserError(f"PyBaMM {model_name} with SEI option '{option}' completed no cycle "
+                        f"({term}) with {shown}")
+    return {
+        "time_h": sol["Time [h]"].entries.tolist(),
+        "sei_thickness_m": np.asarray(sol[SEI_THICKNESS].entries, dtype=float).ravel().tolist(),
+        "cycle": [int(c) for c in summary.cycle_number],
+        "capacity_Ah": [float(c) for c in summary["Capacity [A.h]"]],
+        "sei_capacity_loss_Ah": [float(c) for c in summary["Loss of capacity to negative SEI [A.h]"]],
+        "cycles_completed": n_done, "termination": str(sol.termination),
+    }
+
+
+def _band(runs: list[dict], key: str, x_of, grid: np.ndarray, sampled: bool) -> dict[str, list]:
+    ys = np.array([np.interp(grid, x_of(r), r[key]) for r in runs])
+    mean = ys[0]
+    if len(ys) == 1:
+        lo = hi = mean
+    elif sampled:
+        lo, hi = np.percentile(ys, [15.87, 84.13], axis=0)
+    else:
+        half = (ys[1::2] - ys[2::2]) / 2.0
+        spread = np.sqrt(np.sum(half ** 2, axis=0))
+        lo, hi = mean - spread, mean + spread
+    return {"x": grid.tolist(), "mean": mean.tolist(), "lower": np.asarray(lo).tolist(),
+            "upper": np.asarray(hi).tolist()}
+
+
+def _plot(path: Path, band: dict, runs: list[dict], x_key, key: str, xlabel: str, ylabel: str,
+          scale: float, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = np.array(band["x"])
+    for r in runs[1:]:
+        ax.plot(x_key(r), np.array(r[key]) * scale, color="0.75", lw=0.7)
+    ax.fill_between(x, np.array(band["lower"]) * scale, np.array(band["upper"]) * scale,
+                    color="tab:blue", alpha=0.3, label="uncertainty band")
+    ax.plot(x, np.array(band["mean"]) * scale, color="tab:blue", lw=2, label="exported means")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, model: str = "SPM",
+                 sei_option: str | None = None, cycle: list[str] | None = None, cycles: int = 3,
+                 samples: int = 0, seed: int = 0) -> dict[str, Any]:
+    """Run PyBaMM on the export; write check.json, capacity_fade.png, sei_thickness.png."""
+    from rich.progress import Progress
+
+    export_path, out_dir = Path(export_path), Path(out_dir)
+    doc = read_export(export_path)
+    option = sei_option or doc.get("sei_option")
+    if option is None:
+        raise UserError("the export has no SEI diffusivity (li_diffusivity or solvent_diffusivity), so "
+                        "no SEI growth option can be checked", str(export_path))
+    for need in N.SEI_OPTION_NEEDS.get(option, ()):
+        if need not in doc["parameters"]:
+            raise UserError(f"SEI option '{option}' needs '{need}', which the export does not provide",
+                            str(export_path))
+    if model not in ("SPM", "DFN"):
+        raise UserError(f"model must be SPM or DFN, got '{model}'")
+    steps = list(cycle) if cycle else default_cycle(doc["base"])
+    plan = plan_runs(doc, option, samples, seed)
+    results = []
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"PyBaMM {model} ({option})", total=len(plan))
+        for label, overrides in plan:
+            run = _solve(export_path, overrides, option, model, steps, cycles, doc)
+            results.append({"label": label, "overrides": overrides, **run})
+            bar.advance(task)
+    sampled = samples > 0
+    n_common = min(r["cycles_completed"] for r in results)
+    cyc = np.arange(1, n_common + 1, dtype=float)
+    t_end = min(r["time_h"][-1] for r in results)
+    t_grid = np.linspace(0.0, t_end, 200)
+    cyc_of = lambda r: np.array(r["cycle"], dtype=float)  # noqa: E731
+    bands = {"capacity_Ah_vs_cycle": _band(results, "capacity_Ah", cyc_of, cyc, sampled),
+             "sei_capacity_loss_Ah_vs_cycle": _band(results, "sei_capacity_loss_Ah", cyc_of, cyc, sampled),
+             "sei_thickness_m_vs_time_h": _band(results, "sei_thickness_m",
+                                                lambda r: np.array(r["time_h"]), t_grid, sampled)}
+    warnings = [f"run '{r['label']}' completed {r['cycles_completed']} of {cycles} cycles "
+                f"({r['termination']})" for r in results if r["cycles_completed"] < cycles]
+    report = {
+        "export": str(export_path), "model": model, "sei_option": option, "cycle": steps,
+        "cycles": cycles, "propagation": (f"{samples} joint log-normal samples (band: 16-84 %)"
+                                          if sampled else "mean and +-1 sigma of each uncertain "
+                                          "parameter (log-normal), band: root-sum-square"),
+        "uncertain_parameters": sorted({k for r in results for k in r["overrides"]}),
+        "bands": bands, "runs": results, "warnings": warnings, "provenance": provenance(seed),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = f"{doc['base']} + MD SEI ({option})"
+    _plot(out_dir / "capacity_fade.png", bands["capacity_Ah_vs_cycle"], results, cyc_of,
+          "capacity_Ah", "cycle", "capacity [A.h]", 1.0, title)
+    _plot(out_dir / "sei_thickness.png", bands["sei_thickness_m_vs_time_h"], results,
+          lambda r: np.array(r["time_h"]), "sei_thickness_m", "time [h]", "SEI thickness [nm]", 1e9, title)
+    write_text_atomic(out_dir / "check.json", json.dumps(report, indent=2) + "\n")
+    return report

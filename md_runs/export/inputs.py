@@ -1,0 +1,134 @@
+"""Read the analysis results an export starts from: files or folders, units, regions, SEI phase."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from md_runs.analysis.result import SCHEMA, AnalysisResult, Quantity, load_result
+from mlip.errors import UserError
+
+#: contract unit of each quantity the exporter reads, and accepted spellings -> factor to it.
+UNITS: dict[str, tuple[str, dict[str, float]]] = {
+    "li_diffusivity": ("m2/s", {"m2/s": 1.0, "m2.s-1": 1.0, "m^2/s": 1.0, "cm2/s": 1e-4,
+                                "A2/ps": 1e-8, "Å2/ps": 1e-8}),
+    "solvent_diffusivity": ("m2/s", {"m2/s": 1.0, "m2.s-1": 1.0, "m^2/s": 1.0, "cm2/s": 1e-4,
+                                     "A2/ps": 1e-8, "Å2/ps": 1e-8}),
+    "li_concentration": ("mol/m3", {"mol/m3": 1.0, "mol.m-3": 1.0, "mol/m^3": 1.0, "mol/L": 1e3,
+                                    "M": 1e3}),
+    "solvent_concentration": ("mol/m3", {"mol/m3": 1.0, "mol.m-3": 1.0, "mol/m^3": 1.0,
+                                         "mol/L": 1e3, "M": 1e3}),
+    "li_conductivity": ("S/m", {"S/m": 1.0, "S.m-1": 1.0, "mS/cm": 0.1, "S/cm": 100.0}),
+    "activation_energy": ("J/mol", {"J/mol": 1.0, "J.mol-1": 1.0, "kJ/mol": 1e3,
+                                    "eV": 96485.33212}),
+    "partial_molar_volume": ("m3/mol", {"m3/mol": 1.0, "m3.mol-1": 1.0, "m^3/mol": 1.0,
+                                        "cm3/mol": 1e-6}),
+    "li_to_sei_ratio": ("1", {"1": 1.0, "": 1.0, "-": 1.0, "dimensionless": 1.0}),
+    "sei_thickness": ("m", {"m": 1.0, "nm": 1e-9, "A": 1e-10, "Å": 1e-10}),
+}
+
+ELECTROLYTE_WORDS = {"electrolyte", "bulk", "bulk_electrolyte", "liquid", "solvent", "ec", "dmc",
+                     "ec/dmc", "lipf6"}
+METAL_WORDS = {"metal", "li_metal", "li-metal", "lithium", "li", "anode", "li(bcc)"}
+
+
+@dataclass
+class Point:
+    """One value of one quantity, in contract units, with where it came from."""
+
+    name: str
+    mean: float
+    std: float | None
+    region: str            # "sei", "electrolyte", "metal" or "unknown"
+    phase: str | None
+    temperature_K: float | None
+    quantity: Quantity
+    result: AnalysisResult
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return str(self.result.provenance.get("path", ""))
+
+
+def result_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The analysis JSON files named by ``paths`` (files, or every result JSON below a folder)."""
+    files: list[Path] = []
+    paths = list(paths)
+    if not paths:
+        raise UserError("no analysis files given (expected result JSON files or folders)")
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*.json") if _is_result_file(f))
+            if not found:
+                raise UserError(f"no analysis result JSON ({SCHEMA}) below this folder", str(p))
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            raise UserError("analysis file not found", str(p))
+    return list(dict.fromkeys(f.resolve() for f in files))
+
+
+def _is_result_file(path: Path) -> bool:
+    try:
+        with path.open() as fh:
+            head = fh.read(4096)
+        if SCHEMA not in head:
+            return False
+        return json.loads(path.read_text()).get("schema") == SCHEMA
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+
+
+def classify_region(meta: dict[str, Any]) -> str:
+    region = str(meta.get("region") or "").strip().lower()
+    phase = str(meta.get("phase") or "").strip().lower()
+    if region in ELECTROLYTE_WORDS or phase in ELECTROLYTE_WORDS:
+        return "electrolyte"
+    if region in METAL_WORDS or phase in METAL_WORDS:
+        return "metal"
+    if region.startswith("sei") or phase:
+        return "sei"
+    return "unknown"
+
+
+def read_points(results: list[AnalysisResult]) -> list[Point]:
+    """Every quantity the exporter understands, converted to contract units."""
+    points: list[Point] = []
+    for result in results:
+        for name, value in result.quantities.items():
+            if name not in UNITS:
+                continue
+            for q in value if isinstance(value, list) else [value]:
+                unit, factors = UNITS[name]
+                key = q.unit.strip().replace(" ", "")
+                if key not in factors:
+                    raise UserError(f"quantity '{name}' has unit '{q.unit}'; expected {unit}",
+                                    result.provenance.get("path"))
+                f = factors[key]
+                temp = q.meta.get("temperature_K", result.provenance.get("temperature_K"))
+                points.append(Point(name, q.mean * f, None if q.std is None else abs(q.std) * f,
+                                    classify_region(q.meta), q.meta.get("phase"),
+                                    None if temp is None else float(temp), q, result, dict(q.meta)))
+    return points
+
+
+def select_sei_phase(points: list[Point], sei_phase: str | None) -> tuple[list[Point], str | None]:
+    """Keep one SEI phase: the only one present, or ``sei_phase``; a clear error if ambiguous."""
+    phases = sorted({p.phase for p in points if p.region == "sei" and p.phase})
+    if sei_phase is None:
+        if len(phases) > 1:
+            raise UserError(f"the analyses cover several SEI phases ({', '.join(phases)}); choose "
+                            "one with --sei-phase (or sei_phase in --config)")
+        return points, (phases[0] if phases else None)
+    if sei_phase not in phases:
+        raise UserError(f"SEI phase '{sei_phase}' is not in the analyses (phases found: "
+                        f"{', '.join(phases) or 'none'})")
+    return [p for p in points if p.region != "sei" or p.phase in (None, sei_phase)], sei_phase
+
+
+def load_inputs(paths: Iterable[str | Path]) -> list[AnalysisResult]:
+    return [load_result(f) for f in result_files(paths)]

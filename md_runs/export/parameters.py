@@ -1,0 +1,175 @@
+"""Map analysis points to PyBaMM SEI parameters (mean, std, unit, provenance) or say why not."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from md_runs.export import names as N
+from md_runs.export.inputs import Point
+from md_runs.export.temperature import Estimate, at_reference
+from mlip.errors import UserError
+
+SEI_SIDE = ("sei", "unknown")
+ELECTROLYTE_SIDE = ("electrolyte", "unknown")
+WHAT_GIVES = {
+    "li_diffusivity": "a 'diffusion' analysis of the SEI phase",
+    "li_concentration": "a 'diffusion' analysis of the SEI phase",
+    "li_conductivity": "a 'diffusion' (conductivity) analysis of the SEI phase",
+    "solvent_diffusivity": "a 'diffusion' analysis of EC inside the SEI",
+    "solvent_concentration": "a 'profiles' or 'diffusion' analysis of the bulk electrolyte",
+    "partial_molar_volume": "a 'density' analysis of the SEI phase",
+    "li_to_sei_ratio": "a 'density' analysis of the SEI phase",
+    "activation_energy": "an 'arrhenius' analysis of the rate-limiting diffusivity",
+    "sei_thickness": "a 'profiles' analysis of an interface run",
+}
+
+
+@dataclass
+class Mapped:
+    """Exported parameters (PyBaMM name -> entry) and the ones left out (name -> reason)."""
+
+    uncertainty: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_provided: dict[str, str] = field(default_factory=dict)
+    sei_option: str | None = None
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        return {k: v["mean"] for k, v in self.uncertainty.items()}
+
+
+def _pick(points: list[Point], name: str, regions: tuple[str, ...]) -> list[Point]:
+    for region in regions:
+        found = [p for p in points if p.name == name and p.region == region]
+        if found:
+            return found
+    return []
+
+
+def _activation_energy(points: list[Point], of: str) -> Point | None:
+    found = [p for p in points if p.name == "activation_energy" and p.meta.get("of") == of
+             and p.region in SEI_SIDE + ("electrolyte",)]
+    return found[0] if found else None
+
+
+def _plain(points: list[Point], t_ref: float) -> Estimate:
+    """A non-activated quantity: the value closest to ``t_ref`` (or the only one)."""
+    known = [p for p in points if p.temperature_K is not None]
+    p = min(known, key=lambda q: abs(q.temperature_K - t_ref)) if known else points[0]
+    notes = []
+    if len({round(q.mean, 12) for q in points}) > 1:
+        notes.append(f"{len(points)} values supplied; used the one closest to {t_ref:g} K")
+    log_std = None if p.std is None or p.mean <= 0 else math.sqrt(math.log1p((p.std / p.mean) ** 2))
+    return Estimate(p.mean, p.std, p.quantity.method or "as measured", log_std, notes,
+                    {"temperature_K": p.temperature_K})
+
+
+def _entry(name: str, est: Estimate, used: list[Point], t_ref: float, extra_notes=()) -> dict:
+    sources = list({p.path: p for p in used}.values())
+    prov: dict[str, Any] = {
+        "quantity": used[0].name, "method": est.method,
+        "analyses": [p.path for p in sources], "kinds": sorted({p.result.kind for p in sources}),
+        "region": used[0].region, "phase": used[0].phase, "reference_temperature_K": t_ref,
+        **est.details,
+        "notes": [*est.notes, *extra_notes],
+        "source_provenance": [{k: v for k, v in p.result.provenance.items() if k != "path"}
+                              for p in sources],
+    }
+    if used[0].region == "unknown":
+        prov["notes"].append("the analysis recorded no region/phase; taken as "
+                             + ("bulk electrolyte" if name in (N.C_SOL, N.C_EC0) else "SEI"))
+    return {"mean": est.mean, "std": est.std, "unit": N.EXPORTED_UNITS[name],
+            "log_std": est.log_std, "provenance": prov}
+
+
+def map_parameters(points: list[Point], t_ref: float, sei_option: str | None) -> Mapped:
+    """Every exported PyBaMM SEI parameter from ``points``; reasons for the rest."""
+    out = Mapped(not_provided=dict(N.NOT_FROM_MD))
+
+    def missing(name: str, quantity: str, why: str = "") -> None:
+        out.not_provided[name] = why or f"no analysis supplied {quantity} ({WHAT_GIVES[quantity]})"
+
+    # Thermally activated quantities, brought to t_ref.
+    for quantity, targets in (("li_diffusivity", (N.D_LI,)),
+                              ("solvent_diffusivity", (N.D_SOL, N.D_EC))):
+        used = _pick(points, quantity, SEI_SIDE)
+        if not used:
+            bulk = _pick(points, quantity, ("electrolyte",))
+            why = (f"only a bulk-electrolyte {quantity} was supplied; PyBaMM needs the diffusivity "
+                   "through the SEI" if bulk else "")
+            for t in targets:
+                missing(t, quantity, why)
+            continue
+        est = at_reference(used, t_ref, _activation_energy(points, quantity))
+        for t in targets:
+            out.uncertainty[t] = _entry(t, est, used, t_ref)
+
+    used = _pick(points, "li_conductivity", SEI_SIDE)
+    if used:
+        est = at_reference(used, t_ref, _activation_energy(points, "li_conductivity"))
+        out.uncertainty[N.KAPPA_LI] = _entry(N.KAPPA_LI, est, used, t_ref)
+        rho = Estimate(1.0 / est.mean, None if est.log_std is None else
+                       math.sqrt(math.expm1(est.log_std ** 2)) / est.mean,
+                       f"1/li_conductivity ({est.method})", est.log_std, list(est.notes), est.details)
+        out.uncertainty[N.R_SEI] = _entry(N.R_SEI, rho, used, t_ref,
+                                          ["std propagated as std(sigma)/sigma^2 (log-normal)"])
+    else:
+        missing(N.KAPPA_LI, "li_conductivity")
+        missing(N.R_SEI, "li_conductivity")
+
+    # Plain quantities.
+    for quantity, targets, regions in (
+            ("li_concentration", (N.C_LI0,), SEI_SIDE),
+            ("solvent_concentration", (N.C_SOL, N.C_EC0), ELECTROLYTE_SIDE),
+            ("partial_molar_volume", (N.V_SEI,), SEI_SIDE),
+            ("li_to_sei_ratio", (N.Z_SEI,), SEI_SIDE),
+            ("sei_thickness", (N.L_SEI0,), SEI_SIDE + ("metal",))):
+        used = _pick(points, quantity, regions)
+        for t in targets:
+            if used:
+                out.uncertainty[t] = _entry(t, _plain(used, t_ref), used, t_ref)
+            else:
+                missing(t, quantity)
+
+    out.sei_option = _choose_option(out, sei_option)
+    _growth_activation_energy(out, points, t_ref)
+    if not out.uncertainty:
+        found = sorted({p.name for p in points}) or ["none the exporter reads"]
+        raise UserError("no quantity usable for any PyBaMM SEI parameter in these analyses "
+                        f"(found: {', '.join(found)}); the exporter reads "
+                        f"{', '.join(sorted(WHAT_GIVES))}")
+    return out
+
+
+def _choose_option(out: Mapped, requested: str | None) -> str | None:
+    if requested is None:
+        return N.default_sei_option(out.parameters)
+    if requested not in N.SEI_OPTION_NEEDS:
+        raise UserError(f"unknown SEI option '{requested}' (choose from "
+                        f"{', '.join(N.SEI_OPTION_NEEDS)})")
+    for need in N.SEI_OPTION_NEEDS[requested]:
+        if need not in out.uncertainty:
+            raise UserError(f"SEI option '{requested}' needs '{need}', which no analysis provided "
+                            f"(missing quantity {N.SOURCE_QUANTITY[need]})")
+    return requested
+
+
+def _growth_activation_energy(out: Mapped, points: list[Point], t_ref: float) -> None:
+    """Ea of the diffusivity that limits growth under the chosen option -> SEI growth Ea."""
+    of = {"interstitial-diffusion limited": "li_diffusivity"}.get(out.sei_option or "",
+                                                                   "solvent_diffusivity")
+    if out.sei_option is None:
+        of = "li_diffusivity" if _activation_energy(points, "li_diffusivity") else of
+    ea = _activation_energy(points, of)
+    if ea is None:
+        others = sorted({p.meta.get("of", "?") for p in points if p.name == "activation_energy"})
+        why = (f"activation energies were supplied only for {', '.join(others)}, not for {of} "
+               "which limits SEI growth" if others else "")
+        out.not_provided[N.E_SEI] = why or f"no analysis supplied activation_energy of {of} " \
+                                           f"({WHAT_GIVES['activation_energy']})"
+        return
+    est = Estimate(ea.mean, ea.std, f"Arrhenius activation energy of {of} ({ea.quantity.method or 'fit'})",
+                   None if not ea.std or ea.mean <= 0 else math.sqrt(math.log1p((ea.std / ea.mean) ** 2)),
+                   [], {"of": of, "temperatures_K": ea.meta.get("temperatures_K")})
+    out.uncertainty[N.E_SEI] = _entry(N.E_SEI, est, [ea], t_ref)
