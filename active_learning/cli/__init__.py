@@ -35,6 +35,7 @@ def _register() -> None:
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("deploy")(deploy)
+    from md_runs.cli_md import md_app; app.add_typer(md_app, name="md", help="Run MD protocols (SEI formation, Li transport).")  # noqa: E702
     from md_runs.cli import analyze
     app.command("analyze")(analyze)
 
