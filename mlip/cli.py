@@ -35,6 +35,7 @@ def train(
     seed: Optional[int] = typer.Option(None, help="overrides seed"),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override, dotted keys (repeatable)"),
     nproc: int = typer.Option(1, "--nproc", help="local DDP processes (gloo on CPU); use torchrun on clusters"),
+    committee: int = typer.Option(1, "--committee", help="train K members (seeds seed..seed+K-1) in out_dir/member_i"),
 ) -> None:
     """Train a potential from a YAML config; writes checkpoints, metrics.csv, plots and summary.json."""
     from mlip.train.config import load_train_config
@@ -47,6 +48,11 @@ def train(
     cfg = load_train_config(config, overrides)
     if nproc < 1:
         raise UserError("--nproc must be at least 1")
+    if committee > 1:
+        from mlip.train.committee import train_committee
+
+        train_committee(cfg, committee, resume=resume)
+        return
     if nproc > 1:
         from mlip.train.distributed import launch_local
 
@@ -64,6 +70,8 @@ def evaluate(
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for parity PNGs (default: beside --json)"),
     batch_size: int = typer.Option(16, "--batch-size"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    uncertainty: bool = typer.Option(False, "--uncertainty", help="also calibrate the model's uncertainty "
+                                     "(committee or readout heads): calibration.json + calibration.png"),
 ) -> None:
     """Energy/force/stress MAE and RMSE of MODEL on DATA, overall and per config_type."""
     from rich.console import Console
@@ -98,3 +106,10 @@ def evaluate(
         prefix = f"{json_out.stem}_parity" if plots is None else "parity"
         for path in parity_plots(frames, preds, plot_dir, prefix=prefix):
             console.print(f"plot: {path}")
+    if uncertainty:
+        from mlip.uncertainty import calibration_report
+
+        report = calibration_report(model, frames, plot_dir or Path("."), device=str(dev))
+        rho = ", ".join(f"{m} {'n/a' if r is None else f'{r:.3f}'}" for m, r in report["spearman"].items())
+        console.print(f"uncertainty calibration (Spearman ρ vs per-frame force RMSE): {rho}")
+        console.print(f"calibration: {report['json']}, {report['png']}")

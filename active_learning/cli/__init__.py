@@ -36,8 +36,13 @@ def _register() -> None:
     app.command("eval")(evaluate)
     app.command("deploy")(deploy)
     from md_runs.cli_md import md_app; app.add_typer(md_app, name="md", help="Run MD protocols (SEI formation, Li transport).")  # noqa: E702
+    from md_runs.cli_export import export_app
+    app.add_typer(export_app, name="export", help="Export MD-predicted SEI properties (PyBaMM JSON, BPX) and check them in PyBaMM.")
     from md_runs.cli import analyze
     app.command("analyze")(analyze)
+    from active_learning.cli.al import al_app
+
+    app.add_typer(al_app, name="al", help="Active-learning campaigns: init, run, submit, status, resume.")
 
 
 _register()

@@ -1,0 +1,170 @@
+"""Campaign folders: ``init_campaign``, ``submit_frames``, ``campaign_status``.
+
+A campaign folder holds ``campaign.yaml`` (the resolved config, written last by ``init``),
+``campaign.db`` (the store, unless ``store_url`` names a server), ``models/iter_NNN/``,
+``data/iter_NNN.extxyz`` and ``plots/``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from ase import Atoms
+
+from active_learning.campaign.config import CampaignConfig, oracle_fingerprint
+from active_learning.campaign.store import CampaignStore, frames_t, sqlite_url
+from mlip.config import dump_config, load_config, read_yaml, validate
+from mlip.errors import UserError
+
+CONFIG_NAME = "campaign.yaml"
+
+
+def store_url(cfg: CampaignConfig, campaign_dir: Path) -> str:
+    return cfg.store_url or sqlite_url(Path(campaign_dir) / "campaign.db")
+
+
+def load_campaign(campaign_dir: str | os.PathLike) -> tuple[CampaignConfig, CampaignStore]:
+    """(config, store) of an initialised campaign folder."""
+    path = Path(campaign_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise UserError("not a campaign folder (no campaign.yaml): run `seimlip al init` first", str(campaign_dir))
+    cfg = load_config(CampaignConfig, path)
+    return cfg, CampaignStore(store_url(cfg, Path(campaign_dir)))
+
+
+def _read_config(config: dict | str | os.PathLike) -> CampaignConfig:
+    if isinstance(config, dict):
+        return validate(CampaignConfig, config, "campaign config").resolve_paths(Path.cwd())
+    path = Path(config)
+    if not path.is_file():
+        raise UserError("campaign config not found", str(path))
+    return validate(CampaignConfig, read_yaml(path), str(path)).resolve_paths(path.resolve().parent)
+
+
+def _initial_frames(cfg: CampaignConfig) -> list[Atoms]:
+    from mlip.data.readers import read_frames
+    from mlip.data.validate import validate_frames
+
+    frames: list[Atoms] = []
+    for path in cfg.initial_data:
+        frames += read_frames(path)
+    if not frames:
+        raise UserError("no frames in initial_data", "initial_data")
+    if cfg.initial_max_frames and len(frames) > cfg.initial_max_frames:
+        pick = np.random.default_rng(cfg.seed).choice(len(frames), cfg.initial_max_frames, replace=False)
+        frames = [frames[i] for i in sorted(pick)]
+    validate_frames(frames, cfg.species)
+    return frames
+
+
+def test_frames(cfg: CampaignConfig) -> list[Atoms]:
+    from mlip.data.readers import read_frames
+
+    if cfg.test_data is None:
+        return []
+    frames = read_frames(cfg.test_data)
+    if cfg.test_max_frames and len(frames) > cfg.test_max_frames:
+        pick = np.random.default_rng(cfg.seed + 1).choice(len(frames), cfg.test_max_frames, replace=False)
+        frames = [frames[i] for i in sorted(pick)]
+    return frames
+
+
+def init_campaign(config: dict | str | os.PathLike, campaign_dir: str | os.PathLike) -> Path:
+    """Create a campaign folder from a config (mapping or YAML path); returns the folder."""
+    from active_learning.campaign.config import make_oracle_spec
+
+    cfg = _read_config(config)
+    out = Path(campaign_dir)
+    if (out / CONFIG_NAME).exists():
+        raise UserError("this folder already holds a campaign: use `seimlip al run`/`resume`", str(out))
+    make_oracle_spec(cfg.oracle)  # a python oracle's target must import
+    test_frames(cfg)  # fail now, not after the first training, when the test set is unreadable
+    frames = _initial_frames(cfg)
+    for sub in ("models", "data", "plots"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    store = CampaignStore(store_url(cfg, out))
+    try:
+        store.add_frames(frames, "initial", "initial", "initial", iteration=0)
+        store.set_meta("oracle", oracle_fingerprint(cfg.oracle))
+        if not store.iterations():
+            store.set_phase(0, "train", {"initial_frames": len(frames)})
+    finally:
+        store.close()
+    dump_config(cfg, out / CONFIG_NAME)  # last: its presence marks a complete init
+    return out
+
+
+def _as_frames(frames: Sequence[Atoms] | str | os.PathLike) -> list[Atoms]:
+    from mlip.data.readers import read_frames
+
+    if isinstance(frames, (str, os.PathLike)):
+        return read_frames(frames)
+    return list(frames)
+
+
+def submit_frames(campaign_dir: str | os.PathLike, frames: Sequence[Atoms] | str | os.PathLike,
+                  source: str) -> tuple[int, int]:
+    """Queue candidate frames (e.g. from a production MD run) for the next iteration's selection.
+
+    Returns (added, duplicates): a frame already stored (same content hash) or, once a committee
+    exists, within ``selection.duplicate_distance`` of a stored frame's learned descriptor, is
+    dropped. Safe to call from several processes at once.
+    """
+    from mlip.data.validate import frame_problems
+
+    cfg, store = load_campaign(campaign_dir)
+    try:
+        frames = _as_frames(frames)
+        bad = [i for i, a in enumerate(frames) if frame_problems(a, cfg.species, require_labels=False)
+               and any("outside the model's species" in p for p in frame_problems(a, cfg.species, False))]
+        if bad:
+            raise UserError(f"frame {bad[0]} has elements outside the campaign's species {cfg.species}", source)
+        for a in frames:
+            a.info.pop("max_force_dev", None)
+        keep, descriptors, model_it = _near_duplicates(campaign_dir, cfg, store, frames)
+        kept = [frames[i] for i in keep]
+        added, dup = store.add_frames(kept, f"submit:{source}", "submitted", "pending",
+                                      descriptors=None if descriptors is None else descriptors[keep],
+                                      descriptor_model=model_it)
+        return added, dup + len(frames) - len(kept)
+    finally:
+        store.close()
+
+
+def _near_duplicates(campaign_dir, cfg: CampaignConfig, store: CampaignStore, frames: list[Atoms]):
+    """(indices to keep, descriptors or None, model iteration) — near-identical frames dropped."""
+    from active_learning.campaign.retrain import member_checkpoint
+
+    models = store.models()
+    if not models or not frames:
+        return list(range(len(frames))), None, None
+    it = models[-1].iteration
+    from mlip.model.descriptors import frame_descriptors
+    from mlip.train.checkpoint import load_model
+
+    desc = frame_descriptors(load_model(member_checkpoint(Path(campaign_dir), it)), frames)
+    _, stored = store.descriptors(it)
+    keep: list[int] = []
+    eps = cfg.selection.duplicate_distance
+    for i in range(len(frames)):
+        ref = [stored] if len(stored) else []
+        ref += [desc[keep]] if keep else []
+        if ref and np.min(np.linalg.norm(np.concatenate(ref) - desc[i], axis=1)) < eps:
+            continue
+        keep.append(i)
+    return keep, desc, it
+
+
+def campaign_status(campaign_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The iteration table: one row per iteration (phase, counts, fractions, test errors)."""
+    _, store = load_campaign(campaign_dir)
+    try:
+        return store.iterations()
+    finally:
+        store.close()
+
+
+__all__ = ["campaign_status", "init_campaign", "load_campaign", "submit_frames", "test_frames"]

@@ -1,0 +1,104 @@
+"""``seimlip al``: the active-learning campaign service.
+
+    seimlip al init CAMPAIGN --config campaign.yaml   # folder with campaign.yaml + campaign.db
+    seimlip al run CAMPAIGN [--max-iterations N]      # explore -> select -> label -> retrain
+    seimlip al submit CAMPAIGN frames.extxyz          # candidate frames from a production run
+    seimlip al status CAMPAIGN                        # iteration table + plots/*.png
+    seimlip al resume CAMPAIGN                        # after any stop (orphaned jobs re-queued)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from mlip.errors import UserError
+
+al_app = typer.Typer(no_args_is_help=True, help="Active-learning campaigns: init, run, submit, status, resume.")
+console = Console()
+
+
+@al_app.command("init")
+def init(
+    campaign: Path = typer.Argument(..., help="campaign folder to create"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="campaign YAML (default: the shipped quick one)"),
+) -> None:
+    """Create a campaign folder from a YAML config (resolved into CAMPAIGN/campaign.yaml)."""
+    from active_learning.campaign import init_campaign
+
+    if config is None:
+        config = Path(__file__).resolve().parent.parent / "configs" / "campaign_quick.yaml"
+    out = init_campaign(config, campaign)
+    console.print(f"campaign initialised in {out} (next: seimlip al run {out})")
+
+
+def _run(campaign: Path, max_iterations: Optional[int], progress: bool) -> None:
+    from active_learning.campaign import run_campaign
+    from active_learning.campaign.report import print_table
+
+    summary = run_campaign(campaign, max_iterations=max_iterations, progress=progress)
+    print_table(summary.table, console, title=f"campaign {campaign}")
+    console.print(f"stopped: {summary.stopped_by}; {summary.oracle_calls} oracle calls, {summary.labelled} labelled "
+                  f"frames; model: {summary.model}")
+
+
+@al_app.command("run")
+def run(
+    campaign: Path = typer.Argument(..., help="campaign folder (from `seimlip al init`)"),
+    max_iterations: Optional[int] = typer.Option(None, "--max-iterations", help="stop after this iteration"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="init CAMPAIGN from this YAML first if new"),
+) -> None:
+    """Run the loop until convergence, the oracle budget or --max-iterations; resumable."""
+    if config is not None and not (campaign / "campaign.yaml").exists():
+        from active_learning.campaign import init_campaign
+
+        init_campaign(config, campaign)
+    _run(campaign, max_iterations, progress)
+
+
+@al_app.command("resume")
+def resume(
+    campaign: Path = typer.Argument(..., help="campaign folder"),
+    max_iterations: Optional[int] = typer.Option(None, "--max-iterations", help="stop after this iteration"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Continue after any stop: orphaned running jobs are re-queued, finished labels kept."""
+    _run(campaign, max_iterations, progress)
+
+
+@al_app.command("submit")
+def submit(
+    campaign: Path = typer.Argument(..., help="campaign folder"),
+    frames: Path = typer.Argument(..., help="candidate frames (extxyz, ase.db, ...)"),
+    source: Optional[str] = typer.Option(None, "--source", help="name of the producing run (default: the file)"),
+) -> None:
+    """Queue candidate frames for the next iteration; duplicates are dropped."""
+    from active_learning.campaign import submit_frames
+
+    if not frames.exists():
+        raise UserError("frames file not found", str(frames))
+    added, dups = submit_frames(campaign, frames, source or str(frames))
+    console.print(f"{added} frames added, {dups} duplicates dropped")
+
+
+@al_app.command("status")
+def status(
+    campaign: Path = typer.Argument(..., help="campaign folder"),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="write CAMPAIGN/plots/*.png"),
+) -> None:
+    """Print the iteration table (oracle calls, accurate/candidate/failed fractions, test errors)."""
+    from active_learning.campaign import campaign_status
+    from active_learning.campaign.report import print_table, write_plots
+
+    rows = campaign_status(campaign)
+    print_table(rows, console, title=f"campaign {campaign}")
+    if plots:
+        for path in write_plots(rows, campaign / "plots"):
+            console.print(f"plot: {path}")
+
+
+__all__ = ["al_app"]
