@@ -64,13 +64,16 @@ class AseEngine:
         return final
 
     def _dynamics(self, atoms: Atoms, stage: Stage, rng: np.random.Generator):
+        from ase.constraints import FixCom
+
         c = self.config
         dt = c.timestep_fs * units.fs
+        atoms.set_constraint(FixCom())  # no centre-of-mass drift (Li MSDs)
         if stage.ensemble == "nvt":
             from ase.md.langevin import Langevin
 
             return Langevin(atoms, timestep=dt, temperature_K=stage.temperature,
-                            friction=1.0 / (c.thermostat.tdamp_fs * units.fs), fixcm=True, rng=rng)
+                            friction=1.0 / (c.thermostat.tdamp_fs * units.fs), fixcm=False, rng=rng)
         from ase.md.nptberendsen import NPTBerendsen
 
         return NPTBerendsen(atoms, timestep=dt, temperature_K=stage.temperature,
@@ -91,7 +94,7 @@ class AseEngine:
         return row
 
     def md(self, stage: Stage, state: Path, progress: ProgressHook) -> Path:
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+        from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
         c, folder = self.config, stage.folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -110,7 +113,7 @@ class AseEngine:
         else:
             atoms = read(state)
             if stage.init_velocities or not np.any(atoms.get_momenta()):
-                MaxwellBoltzmannDistribution(atoms, temperature_K=stage.temperature, rng=rng)
+                thermalize_momenta(atoms, stage.temperature, rng=rng)
                 Stationary(atoms)
         truncate_extxyz(traj, step if done else -1)
         old = read_thermo_csv(folder / "thermo.csv") if done else {}
@@ -162,8 +165,11 @@ class AseEngine:
                 if fired:
                     path = checkpoint(step)
                     message = describe(*fired)
-                    atoms.info["step"] = step
-                    cand = write_candidates(stage.run_dir, [atoms], fired[0], message)
+                    frame = atoms.copy()
+                    frame.info["step"] = step
+                    if self.committee:
+                        frame.arrays["force_dev"] = np.asarray(self.calc.results["force_dev"], dtype=float)
+                    cand = write_candidates(stage.run_dir, [frame], fired[0], message)
                     raise MonitorStop(fired[0], f"{stage.run_dir.name} ({stage.name}, step {step}): {message}; "
                                       f"checkpoint {path}; candidate frame in {cand}", stage.run_dir, step, path)
             if step % iv.restart == 0 or step == stage.steps:

@@ -93,8 +93,9 @@ def write_candidates(run_dir: str | os.PathLike, frames: Iterable[Atoms], monito
         for key in ("step", "timestep"):
             if key in f.info:
                 atoms.info["step"] = int(f.info[key])
-        if "c_seimlip_dev" in f.arrays:
-            atoms.arrays["force_dev"] = np.asarray(f.arrays["c_seimlip_dev"], dtype=float)
+        for key in ("c_seimlip_dev", "force_dev"):
+            if key in f.arrays:
+                atoms.arrays["force_dev"] = np.asarray(f.arrays[key], dtype=float)
         plain.append(atoms)
     with path.open("a") as fh:
         write(fh, plain, format="extxyz")
