@@ -21,11 +21,14 @@ class AnalysisConfig(StrictModel):
     #: last fraction of the run averaged for the profiles
     profile_window_fraction: float = Field(0.5, gt=0, le=1)
     #: MSD fit: lag times from start_fraction to max_fraction of the run length
-    msd_start_fraction: float = Field(0.1, ge=0, lt=1)
+    msd_start_fraction: float = Field(0.05, ge=0, lt=1)
     msd_max_fraction: float = Field(0.5, gt=0, le=1)
     #: fewest frames a run needs for the MSD analysis
     min_frames: int = Field(20, ge=4)
-    #: time blocks for the Einstein-Helfand (collective) error estimate and the density error
+    #: Einstein-Helfand: time blocks for the collective MSD and the largest lag as a fraction of a block
+    eh_blocks: int = Field(20, ge=2)
+    eh_max_fraction: float = Field(0.3, gt=0, le=1)
+    #: time blocks for the errors of block averages (NPT volume, species counts)
     blocks: int = Field(5, ge=2)
     #: MCMC samples of kinisi's Bayesian MSD regression
     mcmc_samples: int = Field(500, ge=50)

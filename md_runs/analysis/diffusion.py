@@ -6,8 +6,9 @@
 - Liquids (runs holding EC/DMC and no surface): Yeh-Hummer correction
   D_inf = D_pbc + xi kB T / (6 pi eta L), xi = 2.837297, with the viscosity eta from the config.
 - Conductivity: Nernst-Einstein sigma = N e^2 D* / (V kB T), and Einstein-Helfand (collective)
-  sigma = e^2 / (6 V kB T) d<|sum_i dr_i|^2>/dt over Li, averaged over ``blocks`` time blocks;
-  Haven ratio H = D* / D_sigma.
+  sigma = e^2 / (6 V kB T) d<|sum_i dr_i|^2>/dt over Li, standard error over ``eh_blocks`` time
+  blocks (short lags: one collective track has little information beyond them); Haven ratio
+  H = D* / D_sigma.
 """
 
 from __future__ import annotations
@@ -77,24 +78,31 @@ def tracer_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisCon
     return q, table
 
 
-def collective_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisConfig) -> tuple[float, float, dict]:
-    """D_sigma = (1/6N) d<|sum_i dr_i|^2>/dt (m^2/s), mean and standard error over time blocks."""
+def collective_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisConfig) -> tuple[Quantity, dict]:
+    """D_sigma = (1/6N) d<|sum_i dr_i|^2>/dt (m^2/s): mean and standard error over ``eh_blocks`` time blocks.
+
+    One collective track carries little information, and mostly at short lags, so each block
+    fits lags from ``msd_start_fraction`` to ``eh_max_fraction`` of the block (at least 8 frames a block).
+    """
     total = disp.sum(axis=1)
     n = disp.shape[1]
+    blocks = max(2, min(config.eh_blocks, len(total) // 8))
     values, curves = [], []
-    for block in np.array_split(np.arange(len(total)), config.blocks):
+    for block in np.array_split(np.arange(len(total)), blocks):
         m = total[block]
-        start, n_max = _lags(len(m), config)
+        n_max = max(2, int(config.eh_max_fraction * (len(m) - 1)))
+        start = min(max(1, int(round(config.msd_start_fraction * (len(m) - 1)))), n_max - 1)
         lags = np.arange(1, n_max + 1)
-        msd = np.array([np.mean(np.sum((m[k:] - m[:-k]) ** 2, axis=1)) for k in lags])
-        slope = np.polyfit(lags[start - 1:] * interval_ps, msd[start - 1:], 1)[0]
-        values.append(slope / (6 * n) * 1e-8)  # Å^2/ps -> m^2/s
+        msd = np.array([np.mean(np.sum((m[k:] - m[:-k]) ** 2, axis=1)) for k in lags]) / n
+        values.append(np.polyfit(lags[start - 1:] * interval_ps, msd[start - 1:], 1)[0] / 6 * 1e-8)  # Å²/ps -> m²/s
         curves.append(msd)
     k = min(len(c) for c in curves)
     values = np.array(values)
+    q = Quantity(float(values.mean()), float(values.std(ddof=1) / np.sqrt(blocks)), "m2/s",
+                 "collective MSD, block average", {"blocks": blocks, "fit_window_ps": [interval_ps, k * interval_ps]})
     table = {"time_ps": (np.arange(1, k + 1) * interval_ps).tolist(),
              "msd_A2": np.mean([c[:k] for c in curves], axis=0).tolist()}
-    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))), table
+    return q, table
 
 
 def _molecule_displacements(disp: np.ndarray, atoms: Atoms, members: list[np.ndarray]) -> np.ndarray:
@@ -165,14 +173,15 @@ def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dic
         quantities["solvent_diffusivity"] = solvent
 
     d_li = disp[:, li] - (drift[:, None, :] if drift is not None else 0.0)
-    d_sigma, d_sigma_err, coll_table = collective_diffusivity(d_li, interval, config)
+    q_sigma, coll_table = collective_diffusivity(d_li, interval, config)
+    d_sigma, d_sigma_err = q_sigma.mean, q_sigma.std
     n_li = len(li)
     factor = n_li * E**2 / (volume * 1e-30 * KB * temperature)
     d_star = d_all.meta.get("pbc_value", d_all.mean)
     quantities["li_conductivity"] = [
         Quantity(factor * d_star, factor * d_all.std, "S/m", "Nernst-Einstein", {"temperature_K": temperature}),
         Quantity(factor * d_sigma, factor * d_sigma_err, "S/m", "Einstein-Helfand (collective MSD, block average)",
-                 {"temperature_K": temperature, "blocks": config.blocks}),
+                 {"temperature_K": temperature, "blocks": q_sigma.meta["blocks"]}),
     ]
     if d_sigma > 0 and d_star > 0:
         haven = d_star / d_sigma
@@ -191,7 +200,7 @@ def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dic
     axes[0].set_ylabel("MSD (Å²)")
     axes[0].legend(fontsize=7)
     tc = np.array(coll_table["time_ps"])
-    axes[1].plot(tc, np.array(coll_table["msd_A2"]) / n_li, ".", ms=3, label="collective / N")
+    axes[1].plot(tc, coll_table["msd_A2"], ".", ms=3, label="collective / N")
     axes[1].plot(tc, 6 * d_sigma * 1e8 * tc, label=f"D_σ = {d_sigma:.2e} m²/s")
     axes[1].set_xlabel("lag time (ps)")
     axes[1].set_ylabel("|Σ Δr|² / N (Å²)")
