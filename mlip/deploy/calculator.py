@@ -2,7 +2,10 @@
 
 Results: ``energy``, ``free_energy`` (= energy), ``forces``, ``energies`` (per atom, E0s
 included) and, for 3D-periodic cells, ``stress`` (ASE Voigt order, eV/Å^3, positive = tensile).
-A committee file adds ``energy_std``, ``force_dev`` (per atom) and ``max_force_dev``.
+A committee file adds ``energy_std``, ``force_dev`` (per atom) and ``max_force_dev``. A shallow
+ensemble (``readout_heads`` > 1) adds ``head_energies``, ``head_energy_std``, ``atom_energy_std``
+(per atom) and ``max_atom_energy_std``; a single shallow-ensemble model also sets ``energy_std``
+(= ``head_energy_std``).
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ class SeimlipCalculator(Calculator):
     """ASE calculator running a seimlip model (one potential or a committee)."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies",
-                              "energy_std", "force_dev", "max_force_dev"]
+                              "energy_std", "force_dev", "max_force_dev", "head_energies",
+                              "head_energy_std", "atom_energy_std", "max_atom_energy_std"]
 
     def __init__(self, model: Any, device: str | torch.device = "auto", **kwargs):
         super().__init__(**kwargs)
@@ -85,6 +89,7 @@ class SeimlipCalculator(Calculator):
         self.cutoff = float(self.metadata["cutoff"])
         self.dtype = torch.float64 if self.metadata["dtype"] == "float64" else torch.float32
         self.n_members = int(self.metadata["n_members"])
+        self.n_heads = int(getattr(self.module, "n_heads", 1))
         self._index = {s: k for k, s in enumerate(self.species)}
 
     def _species_indices(self, symbols: list[str]) -> np.ndarray:
@@ -127,3 +132,10 @@ class SeimlipCalculator(Calculator):
             self.results["energy_std"] = float(out["energy_std"].item())
             self.results["force_dev"] = out["force_dev"].detach().double().cpu().numpy()
             self.results["max_force_dev"] = float(out["max_force_dev"].item())
+        if "head_energy_std" in out:
+            self.results["head_energies"] = out["head_energies"].detach().double().cpu().numpy()
+            self.results["head_energy_std"] = float(out["head_energy_std"].item())
+            self.results["atom_energy_std"] = out["atom_energy_std"].detach().double().cpu().numpy()
+            self.results["max_atom_energy_std"] = float(out["max_atom_energy_std"].item())
+            if self.n_members == 1:
+                self.results["energy_std"] = self.results["head_energy_std"]

@@ -191,3 +191,32 @@ def load_deployed(path: str | os.PathLike, device: str | torch.device = "cpu") -
     _check_metadata(metadata, path)
     module.eval()
     return module, metadata
+
+
+def potential_from_deployed(path: str | os.PathLike):
+    """The eager :class:`~mlip.model.Potential` inside a single-model deployed file (shipped name or
+    path), rebuilt from its metadata config and weights: what fine-tuning (``init_from``) starts from."""
+    from mlip.config import validate
+    from mlip.model import ModelConfig, Potential
+
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and os.sep not in str(path):
+        from mlip.pretrained import pretrained_path
+
+        path = pretrained_path(str(path))
+    module, metadata = load_deployed(path)
+    if int(metadata["n_members"]) != 1:
+        raise UserError(f"a committee of {metadata['n_members']} models: give one of its checkpoints", str(path))
+    config = (metadata.get("members") or [{}])[0].get("config")
+    if not isinstance(config, dict):
+        raise UserError("the deployed file does not record its model config", str(path))
+    model = Potential(validate(ModelConfig, config, f"{path} model config"), metadata["species"])
+    own = model.state_dict()
+    prefix = "members.0."
+    weights = {k[len(prefix):]: v for k, v in module.state_dict().items()
+               if k.startswith(prefix) and k[len(prefix):] in own}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise UserError(f"the deployed weights do not match its config: {str(exc).splitlines()[0]}", str(path)) from None
+    return model.eval()

@@ -11,6 +11,10 @@ are the ones whose energy counts (LAMMPS owned atoms; all atoms for ASE) and ret
   ``max_force_dev`` (over the first ``n_local`` atoms), ``member_energies`` [K] and
   ``member_forces`` [K, N, 3] (LAMMPS needs the latter to form deviations after ghost forces
   reach their owners).
+- shallow ensemble only (members with ``readout_heads`` K > 1; committee: averaged over members):
+  ``head_energies`` [K], ``head_energy_std`` (std of the heads' energies of the first ``n_local``
+  atoms), ``atom_energy_std`` [N] (per-atom std over heads) and ``max_atom_energy_std`` (over
+  the first ``n_local`` atoms). They come from the heads' outputs at no extra autograd cost.
 
 Positions enter only through ``edge_vec = pos[j] - pos[i] + shift`` (row 0 of ``edge_index`` is
 the centre i, row 1 the neighbour j), so forces and virial both follow from dE/d(edge_vec).
@@ -31,17 +35,30 @@ class DeployedPotential(nn.Module):
             raise ValueError("a deployed potential needs at least one member")
         self.members = nn.ModuleList(members)
         self.n_members = len(members)
+        heads = {int(getattr(m, "n_heads", 1)) for m in members}
+        if len(heads) != 1:
+            raise ValueError(f"committee members must share one number of readout heads, got {sorted(heads)}")
+        self.n_heads = heads.pop()
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor, n_local: int) -> Dict[str, Tensor]:
         n_atoms = species.shape[0]
         leaves: List[Tensor] = []
         node_energies: List[Tensor] = []
         energies: List[Tensor] = []
+        head_devs: List[Tensor] = []
+        atom_stds: List[Tensor] = []
         total = torch.zeros((), dtype=edge_vec.dtype, device=edge_vec.device)
         for member in self.members:
             # each member differentiates its own copy: one backward pass gives every member's grads
             vec = edge_vec.detach().requires_grad_(True)
-            node_energy = member(species, edge_index, vec)
+            if hasattr(member, "head_node_energies") and self.n_heads > 1:
+                heads = member.head_node_energies(species, edge_index, vec)  # [N, K]
+                node_energy = heads.mean(1)
+                dev = (heads - node_energy.unsqueeze(1)).detach()
+                head_devs.append(dev[:n_local].sum(0))
+                atom_stds.append(dev.square().mean(1).sqrt())
+            else:
+                node_energy = member(species, edge_index, vec)
             energy = node_energy[:n_local].sum()
             leaves.append(vec)
             node_energies.append(node_energy)
@@ -69,6 +86,16 @@ class DeployedPotential(nn.Module):
             virials.append(virial)
 
         out: Dict[str, Tensor] = {}
+        if len(head_devs) > 0:
+            head_dev = torch.stack(head_devs)  # [M, K]
+            out["head_energies"] = (torch.stack(energies).detach().unsqueeze(1) + head_dev).mean(0)
+            out["head_energy_std"] = head_dev.square().mean(1).sqrt().mean()
+            atom_std = torch.stack(atom_stds).mean(0)
+            out["atom_energy_std"] = atom_std
+            if n_local > 0:
+                out["max_atom_energy_std"] = atom_std[:n_local].max()
+            else:
+                out["max_atom_energy_std"] = torch.zeros((), dtype=edge_vec.dtype, device=edge_vec.device)
         if self.n_members == 1:
             out["energy"] = energies[0].detach()
             out["node_energy"] = node_energies[0].detach()

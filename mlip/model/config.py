@@ -32,6 +32,8 @@ class ModelConfig(StrictModel):
     radial_layers: int = Field(2, ge=1, le=6, description="hidden layers of the radial MLP")
     envelope_p: int = Field(6, ge=2, le=12, description="exponent of the polynomial cutoff envelope")
     readout_hidden: int = Field(16, ge=0, le=1024, description="hidden width of the last layer's energy readout")
+    readout_heads: int = Field(1, ge=1, le=64, description="energy heads of the last readout (>1: shallow "
+                               "ensemble; energy = their mean, their spread = uncertainty)")
     avg_num_neighbors: float = Field(40.0, gt=0, description="message normalisation (typical neighbour count)")
     zbl: bool = Field(False, description="add ZBL screened-Coulomb repulsion at close contact")
     zbl_inner: float = Field(0.6, ge=0, description="ZBL fully on below this fraction of the covalent-radius sum")

@@ -17,9 +17,23 @@ def _model_dtype(model: torch.nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def _head_count(model) -> int:
+    """Readout heads of ``model`` (a Potential); UserError for a shallow ensemble under DDP."""
+    heads = int(getattr(model, "n_heads", 1))
+    inner = getattr(model, "module", None)
+    if inner is not None and int(getattr(inner, "n_heads", 1)) > 1:
+        from mlip.errors import UserError
+
+        raise UserError("readout_heads > 1 trains in one process for now (not under DDP): use --nproc 1",
+                        "model.readout_heads")
+    return heads
+
+
 def energy_forces_stress(model, graph: AtomicGraph, training: bool = False) -> dict[str, Tensor]:
     """``energy`` [B], ``node_energy`` [N], ``forces`` [N,3], ``stress`` [B,6] (ASE sign, eV/Å^3,
-    Voigt xx,yy,zz,yz,xz,xy; zero for cells of zero volume).
+    Voigt xx,yy,zz,yz,xz,xy; zero for cells of zero volume); for a shallow ensemble
+    (``readout_heads`` K > 1) also ``head_energy_dev`` [B, K], each head's energy minus the mean
+    (summed per atom, so no cancellation of large totals; forces and stress are the mean's).
 
     With g_e = dE/d(edge_vec_e): F_i = sum_{e: i centre} g_e - sum_{e: i neighbour} g_e, and
     stress = (1/V) sum_e sym(edge_vec_e ⊗ g_e) (the strain derivative, as every edge vector
@@ -33,7 +47,14 @@ def energy_forces_stress(model, graph: AtomicGraph, training: bool = False) -> d
         pos = graph.positions.to(dtype)
         edge_vec = (pos.index_select(0, j) - pos.index_select(0, i) + graph.shifts.to(dtype)).detach()
         edge_vec.requires_grad_(True)
-        node_energy = model(graph.species, graph.edge_index, edge_vec)
+        head_energy = None
+        if _head_count(model) > 1:
+            heads = model.head_node_energies(graph.species, graph.edge_index, edge_vec)  # [N, K]
+            node_energy = heads.mean(1)
+            head_energy = torch.zeros(b, heads.shape[1], dtype=heads.dtype, device=heads.device).index_add(
+                0, graph.batch, heads - node_energy.unsqueeze(1))
+        else:
+            node_energy = model(graph.species, graph.edge_index, edge_vec)
         energy = torch.zeros(b, dtype=node_energy.dtype, device=node_energy.device).index_add(0, graph.batch, node_energy)
         (grad,) = torch.autograd.grad(
             [energy.sum()], [edge_vec], create_graph=training, retain_graph=training, allow_unused=True
@@ -51,6 +72,8 @@ def energy_forces_stress(model, graph: AtomicGraph, training: bool = False) -> d
     inv_volume = torch.where(has_volume, 1.0 / torch.where(has_volume, volume, torch.ones_like(volume)), torch.zeros_like(volume))
     stress = (virial * inv_volume.view(-1, 1, 1))[:, list(_VOIGT_I), list(_VOIGT_J)]
     out = {"energy": energy, "node_energy": node_energy, "forces": forces, "stress": stress}
+    if head_energy is not None:
+        out["head_energy_dev"] = head_energy
     if not training:
         out = {k: v.detach() for k, v in out.items()}
     return out

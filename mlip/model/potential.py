@@ -19,6 +19,9 @@ FORMAT_VERSION = 2
 class Potential(nn.Module):
     """E_i = E0[z_i] + scale * sum_t readout_t(h_i^t) + shift (+ ZBL_i).
 
+    With ``readout_heads`` K > 1 the last readout has K heads (a shallow ensemble):
+    ``head_node_energies`` gives the K per-atom energies [N, K] and ``forward`` their mean.
+
     ``forward(species [N] int64, edge_index [2,E] (centre i, neighbour j), edge_vec [E,3] = r_j - r_i
     (+ shift))`` returns per-atom energies [N] in eV. Positions enter only through ``edge_vec``, so
     periodic images and LAMMPS ghost atoms are served alike; edges longer than the cutoff contribute
@@ -48,6 +51,7 @@ class Potential(nn.Module):
         self.cutoff = float(config.cutoff)
         self.num_species = len(species)
         self.use_zbl = bool(config.zbl)
+        self.n_heads = int(config.readout_heads)
         self.group_size = 128  # atoms per batched neighbour product (speed only; see mlip.nn.grouping)
         c = config.channels
         with _default_dtype(torch.float64):
@@ -70,6 +74,7 @@ class Potential(nn.Module):
                         avg_num_neighbors=config.avg_num_neighbors,
                         radial_rank=config.radial_rank,
                         readout_hidden=config.readout_hidden if last else 0,
+                        readout_heads=config.readout_heads if last else 1,
                     )
                 )
             self.blocks = nn.ModuleList(blocks)
@@ -82,6 +87,10 @@ class Potential(nn.Module):
         self.to(config.torch_dtype)
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
+        return self.head_node_energies(species, edge_index, edge_vec).mean(1)
+
+    def head_node_energies(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
+        """Per-atom energies of each readout head, [N, K] (K = 1 without a shallow ensemble)."""
         receiver = edge_index[0]
         sender = edge_index[1]
         n = species.shape[0]
@@ -91,13 +100,13 @@ class Potential(nn.Module):
         feat = (phi.unsqueeze(2) * y.unsqueeze(1)).reshape(r.shape[0], phi.shape[1] * y.shape[1])  # [E, R*D_sh]
         feats, senders, position = group_edges(feat, receiver, sender, n, 4, self.group_size)
         h = self.embedding.index_select(0, species).unsqueeze(0)  # [1, N, C]
-        learned = torch.zeros(n, dtype=edge_vec.dtype, device=edge_vec.device)
+        learned = torch.zeros(n, 1, dtype=edge_vec.dtype, device=edge_vec.device)
         for block in self.blocks:
             h, e = block(h, species, feats, senders, position)
-            learned = learned + e
-        node = self.atomic_energies.index_select(0, species) + self.scale * learned + self.shift
+            learned = learned + e  # [N, 1] or [N, K]
+        node = self.atomic_energies.index_select(0, species).unsqueeze(1) + self.scale * learned + self.shift
         if self.use_zbl:
-            node = node + self.zbl(species, sender, receiver, r)
+            node = node + self.zbl(species, sender, receiver, r).unsqueeze(1)
         return node
 
     @torch.jit.unused

@@ -39,6 +39,7 @@ from mlip.nn.equivariant import (
     l_of_m,
     reduce_matrix,
 )
+from mlip.nn.readout import EnsembleReadout
 
 
 class Interaction(nn.Module):
@@ -164,7 +165,8 @@ class ProductBasis(nn.Module):
 
 
 class InteractionBlock(nn.Module):
-    """Interaction -> product basis -> linear + species-dependent residual -> energy readout."""
+    """Interaction -> product basis -> linear + species-dependent residual -> energy readout
+    (``[N, 1]``, or ``[N, K]`` for K ``readout_heads``)."""
 
     def __init__(
         self,
@@ -177,6 +179,7 @@ class InteractionBlock(nn.Module):
         avg_num_neighbors: float,
         radial_rank: int,
         readout_hidden: int,
+        readout_heads: int = 1,
     ):
         super().__init__()
         self.interaction = Interaction(channels, l_in, sh_lmax, radial_rank, avg_num_neighbors)
@@ -185,7 +188,9 @@ class InteractionBlock(nn.Module):
         l_skip = min(l_in, l_out)
         self.d_skip = dim(l_skip)
         self.skip = SpeciesLinear(channels, channels, l_skip, num_species)
-        if readout_hidden > 0:
+        if readout_heads > 1:  # shallow ensemble (mlip.nn.readout)
+            self.readout = EnsembleReadout(channels, readout_hidden, readout_heads)
+        elif readout_hidden > 0:
             self.readout = nn.Sequential(nn.Linear(channels, readout_hidden), nn.SiLU(), nn.Linear(readout_hidden, 1))
         else:
             self.readout = nn.Sequential(nn.Linear(channels, 1))
@@ -200,4 +205,4 @@ class InteractionBlock(nn.Module):
             out = out + skip
         else:
             out = torch.cat([out[: self.d_skip] + skip, out[self.d_skip :]], 0)
-        return out, self.readout(out[0]).squeeze(-1)
+        return out, self.readout(out[0])  # [N, heads] (heads = 1 unless an EnsembleReadout)

@@ -41,6 +41,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
 def _check_resumable(config: TrainConfig, saved: dict, where: str) -> None:
     now = config.model_dump(mode="json")
+    try:  # keys added to the config since the checkpoint was written take their defaults
+        saved = TrainConfig.model_validate(saved).model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - an unreadable saved config is compared as it is
+        pass
     free = RESUMABLE_CHANGES | ({"model"} if config.init_from else set())  # fine-tuning: model from init_from
     for key in sorted(set(now) | set(saved)):
         if key not in free and now.get(key) != saved.get(key):
@@ -48,13 +52,20 @@ def _check_resumable(config: TrainConfig, saved: dict, where: str) -> None:
                             f"(only {', '.join(sorted(RESUMABLE_CHANGES))} may change)", where)
 
 
-def _initial_model(path: str):
-    """Potential to fine-tune: a checkpoint (EMA weights), a shipped name or a deployed file."""
+def _initial_model(path: str, heads: int = 1, seed: int = 0):
+    """Potential to fine-tune: a checkpoint (EMA weights), a shipped name or a deployed file;
+    ``heads`` > 1 turns a single-head model into a shallow ensemble (mlip.model.heads)."""
     from mlip.evaluate import load_any_model
 
     model = load_any_model(path)
-    if not isinstance(model, torch.nn.Module):
-        raise UserError("init_from must be a seimlip checkpoint or a shipped model with its weights", "init_from")
+    if not isinstance(model, torch.nn.Module):  # a deployed file: rebuild its Potential
+        from mlip.deploy.export import potential_from_deployed
+
+        model = potential_from_deployed(path)
+    if heads > 1:
+        from mlip.model.heads import with_readout_heads
+
+        model = with_readout_heads(model, heads, seed=seed)
     return model
 
 
@@ -81,7 +92,8 @@ class Trainer:
             if config.init_from:  # a fine-tuning run records the initial model's architecture
                 self.config = config = config.model_copy(update={"model": state["config"]["model"]})
         elif config.init_from:
-            self.model, self.stats = _initial_model(config.init_from), {"init_from": config.init_from}
+            self.model = _initial_model(config.init_from, int(config.model.get("readout_heads", 1)), config.seed)
+            self.stats = {"init_from": config.init_from}
             if config.dtype:
                 self.model = self.model.to(getattr(torch, config.dtype))
             # the architecture is the initial model's: record that, not the config's model section

@@ -10,7 +10,8 @@ import torch
 
 from mlip.train.config import LossConfig, LossWeights
 
-TERMS = ("energy", "forces", "stress")
+TERMS = ("energy", "forces", "stress", "head_nll")
+NLL_VARIANCE_FLOOR = 1e-8  # (eV/atom)^2 added to the heads' variance: a std floor of 0.1 meV/atom
 
 
 def _penalty(diff: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
@@ -26,6 +27,8 @@ def loss_terms(pred: dict, graph, kind: str = "mse", delta: float = 0.01) -> dic
     if graph.energy is not None:
         d = (pred["energy"] - graph.energy) / n_atoms
         out["energy"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
+        if "head_energy_dev" in pred:
+            out["head_nll"] = (head_nll(pred, graph).sum(), torch.tensor(float(d.numel())))
     if graph.forces is not None:
         d = pred["forces"] - graph.forces
         out["forces"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
@@ -34,6 +37,16 @@ def loss_terms(pred: dict, graph, kind: str = "mse", delta: float = 0.01) -> dic
         d = pred["stress"][has] - graph.stress[has]
         out["stress"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
     return out
+
+
+def head_nll(pred: dict, graph) -> torch.Tensor:
+    """Shallow-ensemble Gaussian NLL per frame (Kellner & Ceriotti 2024) of the per-atom energy,
+    0.5 (log s^2 + (e_ref - e)^2 / s^2) with s^2 the heads' variance. The mean e is detached: the
+    energy/force terms fit the mean, this term only makes the heads' spread match its error."""
+    n_atoms = graph.n_atoms.to(pred["energy"].dtype)
+    var = (pred["head_energy_dev"] / n_atoms.unsqueeze(1)).square().mean(1) + NLL_VARIANCE_FLOOR
+    err = (pred["energy"].detach() - graph.energy) / n_atoms
+    return 0.5 * (var.log() + err.square() / var)
 
 
 def weighted_loss(terms: dict, counts: dict[str, float], weights: LossWeights) -> torch.Tensor:
