@@ -127,11 +127,12 @@ def bpx_skeleton(base: str, t_ref: float | None = None) -> dict[str, Any]:
 def bpx_document(export: dict[str, Any]) -> dict[str, Any]:
     """The BPX document of an export: skeleton of its base set + User-defined SEI parameters."""
     doc = bpx_skeleton(export["base"], export["reference_temperature_K"])
-    doc["Parameterisation"]["User-defined"] = {
-        "description": "SEI parameters predicted by seimlip from MD (means; std in the seimlip "
-                       f"export). Not provided by MD: {', '.join(export['not_provided'])}",
-        **{k: float(v) for k, v in export["parameters"].items() if k != N.T_REF},
-    }
+    doc["Header"]["Description"] += (
+        ". User-defined holds the SEI parameters predicted by seimlip from MD (means; their std and "
+        f"provenance are in the seimlip export). Not provided by MD: {', '.join(export['not_provided'])}")
+    # no "description" key in User-defined: PyBaMM's BPX reader would take it for a parameter
+    doc["Parameterisation"]["User-defined"] = {k: float(v) for k, v in export["parameters"].items()
+                                               if k != N.T_REF}
     return doc
 
 

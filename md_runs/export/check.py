@@ -45,6 +45,10 @@ def plan_runs(doc: dict[str, Any], option: str, samples: int, seed: int) -> list
     uncertain = {n: (doc["uncertainty"][n]["mean"], _log_std(doc["uncertainty"][n]))
                  for n in N.SEI_OPTION_USES[option] if n in doc["uncertainty"]}
     uncertain = {n: v for n, v in uncertain.items() if v[1]}
+    base = base_parameter_values(doc["base"])
+    t_ref = float(doc["parameters"].get(N.T_REF, base[N.T_REF]))
+    if all(abs(float(base[k]) - t_ref) < 1e-6 for k in ("Ambient temperature [K]", "Initial temperature [K]")):
+        uncertain.pop(N.E_SEI, None)  # isothermal at T_ref: the Arrhenius factor is 1 whatever Ea is
     runs: list[tuple[str, dict]] = [("mean", {})]
     if samples:
         rng = np.random.default_rng(seed)

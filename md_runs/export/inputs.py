@@ -30,8 +30,10 @@ UNITS: dict[str, tuple[str, dict[str, float]]] = {
 }
 
 ELECTROLYTE_WORDS = {"electrolyte", "bulk", "bulk_electrolyte", "liquid", "solvent", "ec", "dmc",
-                     "ec/dmc", "lipf6"}
-METAL_WORDS = {"metal", "li_metal", "li-metal", "lithium", "li", "anode", "li(bcc)"}
+                     "ec-dmc", "ec/dmc", "lipf6"}
+METAL_WORDS = {"metal", "li_metal", "li-metal", "lithium", "li", "anode", "slab", "li(bcc)"}
+#: bulk SEI phases (md_runs.builders.SEI_PHASES and common others): a run of one of these is SEI.
+SEI_PHASE_NAMES = {"LiF", "Li2O", "Li2CO3", "LEDC", "Li2EDC", "LiOH", "Li2C2O4", "Li3PO4", "LixPOyFz"}
 
 
 @dataclass
@@ -41,8 +43,9 @@ class Point:
     name: str
     mean: float
     std: float | None
-    region: str            # "sei", "electrolyte", "metal" or "unknown"
-    phase: str | None
+    region: str            # "sei", "electrolyte", "metal", "mixed" (whole interface) or "unknown"
+    phase: str | None      # SEI phase (formula unit) when known
+    system: str | None     # the run's system (RunInfo.system)
     temperature_K: float | None
     quantity: Quantity
     result: AnalysisResult
@@ -83,16 +86,32 @@ def _is_result_file(path: Path) -> bool:
         return False
 
 
-def classify_region(meta: dict[str, Any]) -> str:
+def classify_region(meta: dict[str, Any], provenance: dict[str, Any]) -> tuple[str, str | None]:
+    """(region class, SEI phase) of a quantity from its meta (region, phase) and the run's system.
+
+    A named region wins (``electrolyte``/``slab``/``sei...``); a whole-run value (region ``all`` or
+    none) is SEI for a bulk SEI-phase run, mixed for an interface run (system ``li100|EC``), and
+    unknown otherwise.
+    """
     region = str(meta.get("region") or "").strip().lower()
-    phase = str(meta.get("phase") or "").strip().lower()
-    if region in ELECTROLYTE_WORDS or phase in ELECTROLYTE_WORDS:
-        return "electrolyte"
-    if region in METAL_WORDS or phase in METAL_WORDS:
-        return "metal"
-    if region.startswith("sei") or phase:
-        return "sei"
-    return "unknown"
+    system = str(meta.get("system") or provenance.get("system") or "").strip()
+    phase = meta.get("phase") or meta.get("formula_unit") or provenance.get("formula_unit")
+    if region in ELECTROLYTE_WORDS:
+        return "electrolyte", None
+    if region in METAL_WORDS:
+        return "metal", None
+    named = {p.lower(): p for p in SEI_PHASE_NAMES}
+    if region.startswith("sei") or region in named:
+        return "sei", phase or named.get(region)
+    if region not in ("", "all"):
+        return "unknown", phase
+    if phase or system in SEI_PHASE_NAMES:
+        return "sei", str(phase or system)
+    if "|" in system:
+        return "mixed", None
+    if system.lower() in ELECTROLYTE_WORDS or provenance.get("liquid") is True:
+        return "electrolyte", None
+    return "unknown", None
 
 
 def read_points(results: list[AnalysisResult]) -> list[Point]:
@@ -110,9 +129,11 @@ def read_points(results: list[AnalysisResult]) -> list[Point]:
                                     result.provenance.get("path"))
                 f = factors[key]
                 temp = q.meta.get("temperature_K", result.provenance.get("temperature_K"))
+                region, phase = classify_region(q.meta, result.provenance)
+                system = q.meta.get("system") or result.provenance.get("system")
                 points.append(Point(name, q.mean * f, None if q.std is None else abs(q.std) * f,
-                                    classify_region(q.meta), q.meta.get("phase"),
-                                    None if temp is None else float(temp), q, result, dict(q.meta)))
+                                    region, phase, system, None if temp is None else float(temp),
+                                    q, result, dict(q.meta)))
     return points
 
 

@@ -47,10 +47,38 @@ def _pick(points: list[Point], name: str, regions: tuple[str, ...]) -> list[Poin
     return []
 
 
-def _activation_energy(points: list[Point], of: str) -> Point | None:
-    found = [p for p in points if p.name == "activation_energy" and p.meta.get("of") == of
-             and p.region in SEI_SIDE + ("electrolyte",)]
+def _activation_energy(points: list[Point], of: str, like: list[Point] | None = None) -> Point | None:
+    """The activation energy fitted to ``of`` for the same region and phase as ``like``."""
+    found = [p for p in points if p.name == "activation_energy" and p.meta.get("of") == of]
+    if like:
+        found = [p for p in found if (p.region, p.phase) == (like[0].region, like[0].phase)]
+    else:
+        found = [p for p in found if p.region in SEI_SIDE]
     return found[0] if found else None
+
+
+def _ec_only(points: list[Point]) -> list[Point]:
+    """PyBaMM's solvent is EC: drop solvent diffusivities of other species (DMC ...)."""
+    return [p for p in points if str(p.meta.get("species", "EC")).upper() == "EC"]
+
+
+def _preferred_conductivity(points: list[Point]) -> tuple[list[Point], list[str]]:
+    """Per temperature: Einstein-Helfand (true conductivity) when its relative std <= 0.5, else
+    Nernst-Einstein (tracer D; no ion correlations)."""
+    by_t: dict[float | None, list[Point]] = {}
+    for p in points:
+        by_t.setdefault(p.temperature_K, []).append(p)
+    chosen, notes = [], []
+    for t, group in by_t.items():
+        eh = [p for p in group if "helfand" in p.quantity.method.lower() and p.mean > 0
+              and p.std is not None and p.std <= 0.5 * p.mean]
+        ne = [p for p in group if "nernst" in p.quantity.method.lower() and p.mean > 0]
+        pick = eh[0] if eh else ne[0] if ne else group[0]
+        if not eh and len(group) > 1:
+            notes.append(f"at {t:g} K the Einstein-Helfand conductivity is too noisy (std > 50 %); "
+                         f"used {pick.quantity.method}")
+        chosen.append(pick)
+    return chosen, notes
 
 
 def _plain(points: list[Point], t_ref: float) -> Estimate:
@@ -83,7 +111,8 @@ def _entry(name: str, est: Estimate, used: list[Point], t_ref: float, extra_note
             "log_std": est.log_std, "provenance": prov}
 
 
-def map_parameters(points: list[Point], t_ref: float, sei_option: str | None) -> Mapped:
+def map_parameters(points: list[Point], t_ref: float, sei_option: str | None,
+                   found: set[str] | None = None) -> Mapped:
     """Every exported PyBaMM SEI parameter from ``points``; reasons for the rest."""
     out = Mapped(not_provided=dict(N.NOT_FROM_MD))
 
@@ -93,21 +122,22 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None) ->
     # Thermally activated quantities, brought to t_ref.
     for quantity, targets in (("li_diffusivity", (N.D_LI,)),
                               ("solvent_diffusivity", (N.D_SOL, N.D_EC))):
-        used = _pick(points, quantity, SEI_SIDE)
+        used = _pick(_ec_only(points), quantity, SEI_SIDE)
         if not used:
-            bulk = _pick(points, quantity, ("electrolyte",))
+            bulk = _pick(points, quantity, ("electrolyte", "mixed"))
             why = (f"only a bulk-electrolyte {quantity} was supplied; PyBaMM needs the diffusivity "
                    "through the SEI" if bulk else "")
             for t in targets:
                 missing(t, quantity, why)
             continue
-        est = at_reference(used, t_ref, _activation_energy(points, quantity))
+        est = at_reference(used, t_ref, _activation_energy(points, quantity, used))
         for t in targets:
             out.uncertainty[t] = _entry(t, est, used, t_ref)
 
-    used = _pick(points, "li_conductivity", SEI_SIDE)
+    used, conductivity_notes = _preferred_conductivity(_pick(points, "li_conductivity", SEI_SIDE))
     if used:
-        est = at_reference(used, t_ref, _activation_energy(points, "li_conductivity"))
+        est = at_reference(used, t_ref, _activation_energy(points, "li_conductivity", used))
+        est.notes += conductivity_notes
         out.uncertainty[N.KAPPA_LI] = _entry(N.KAPPA_LI, est, used, t_ref)
         rho = Estimate(1.0 / est.mean, None if est.log_std is None else
                        math.sqrt(math.expm1(est.log_std ** 2)) / est.mean,
@@ -124,7 +154,7 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None) ->
             ("solvent_concentration", (N.C_SOL, N.C_EC0), ELECTROLYTE_SIDE),
             ("partial_molar_volume", (N.V_SEI,), SEI_SIDE),
             ("li_to_sei_ratio", (N.Z_SEI,), SEI_SIDE),
-            ("sei_thickness", (N.L_SEI0,), SEI_SIDE + ("metal",))):
+            ("sei_thickness", (N.L_SEI0,), SEI_SIDE + ("mixed", "metal"))):
         used = _pick(points, quantity, regions)
         for t in targets:
             if used:
@@ -135,9 +165,9 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None) ->
     out.sei_option = _choose_option(out, sei_option)
     _growth_activation_energy(out, points, t_ref)
     if not out.uncertainty:
-        found = sorted({p.name for p in points}) or ["none the exporter reads"]
+        names = sorted(found or {p.name for p in points}) or ["no quantities"]
         raise UserError("no quantity usable for any PyBaMM SEI parameter in these analyses "
-                        f"(found: {', '.join(found)}); the exporter reads "
+                        f"(found: {', '.join(names)}); the exporter reads "
                         f"{', '.join(sorted(WHAT_GIVES))}")
     return out
 
@@ -161,11 +191,12 @@ def _growth_activation_energy(out: Mapped, points: list[Point], t_ref: float) ->
                                                                    "solvent_diffusivity")
     if out.sei_option is None:
         of = "li_diffusivity" if _activation_energy(points, "li_diffusivity") else of
-    ea = _activation_energy(points, of)
+    ea = _activation_energy(points, of, _pick(_ec_only(points), of, SEI_SIDE) or None)
     if ea is None:
-        others = sorted({p.meta.get("of", "?") for p in points if p.name == "activation_energy"})
-        why = (f"activation energies were supplied only for {', '.join(others)}, not for {of} "
-               "which limits SEI growth" if others else "")
+        others = sorted({f"{p.meta.get('of', '?')} of {p.system or p.region}"
+                         for p in points if p.name == "activation_energy"})
+        why = (f"activation energies were supplied only for {', '.join(others)}, not for {of} of "
+               "the exported SEI phase, which limits SEI growth" if others else "")
         out.not_provided[N.E_SEI] = why or f"no analysis supplied activation_energy of {of} " \
                                            f"({WHAT_GIVES['activation_energy']})"
         return

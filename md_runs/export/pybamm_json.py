@@ -45,11 +45,11 @@ def build_export(analysis_paths: list[str | os.PathLike], *, base: str = "OKane2
     if not t_ref > 0:
         raise UserError(f"reference temperature must be positive, got {t_ref:g} K")
     points, phase = select_sei_phase(read_points(results), sei_phase)
-    mapped = map_parameters(points, t_ref, sei_option)
+    known = {q for r in results for q in r.quantities}
+    mapped = map_parameters(points, t_ref, sei_option, known)
     parameters = mapped.parameters
     if t_ref != base_t_ref:
         parameters[N.T_REF] = t_ref
-    known = {q for r in results for q in r.quantities}
     used = {e["provenance"]["quantity"] for e in mapped.uncertainty.values()}
     return {
         "schema": EXPORT_SCHEMA, "base": base, "reference_temperature_K": t_ref,
