@@ -28,8 +28,9 @@ class LocalExecutor(OraclePool):
         super().__init__(oracle, workers=config.workers, timeout=config.timeout_s, threads=config.threads_per_worker)
 
 
-def _label_remote(oracle: Any, atoms: Atoms) -> LabelResult:
-    """Runs on a Parsl worker: build the oracle (a config or an object) and label one frame."""
+def _label_remote(oracle: Any, atoms: Atoms, walltime: int = 600) -> LabelResult:
+    """Runs on a Parsl worker: build the oracle (a config or an object) and label one frame
+    (``walltime``, s, is enforced by Parsl)."""
     from active_learning.oracles.config import make_oracle
 
     if hasattr(oracle, "label"):
@@ -61,6 +62,16 @@ def parsl_config(settings: ParslSettings, workers: int, run_dir: Path):
     return Config(executors=[htex], run_dir=str(run_dir), strategy="simple", initialize_logging=False)
 
 
+def _venv_on_path() -> None:
+    """Parsl starts its interchange and workers as programs of this environment's bin/."""
+    import os
+    import sys
+
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+
+
 class ParslExecutor:
     """Oracle calls as Parsl apps; a call past ``timeout_s`` is reported as a timeout (Parsl's
     ``walltime`` ends it on the worker)."""
@@ -70,6 +81,7 @@ class ParslExecutor:
         from parsl import python_app
 
         self.workers, self.timeout = config.workers, config.timeout_s
+        _venv_on_path()
         self.oracle = oracle
         run_dir = Path(config.parsl.run_dir or Path(campaign_dir) / "parsl")
         self.dfk = parsl.load(parsl_config(config.parsl, config.workers, run_dir))
