@@ -262,3 +262,42 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     assert "unknown PyBaMM parameter set" in _run_cli(
         ["export", "pybamm", str(tmp_path / "lif" / "arrhenius_LiF.json"), "-o", str(out), "--base", "Nope2099"], capsys)
     assert not out.parent.exists()
+
+
+def test_uncertainty_plans_and_reference_temperature(tmp_path):
+    """+-1 sigma runs sit at x*exp(+-s); samples are seeded log-normal draws; T_ref from config is exported."""
+    from md_runs.export.check import plan_runs
+
+    doc = build_export([lif_results(tmp_path / "a")], reference_temperature_K=318.15)
+    assert doc["parameters"][N.T_REF] == 318.15
+    assert doc["parameters"][N.D_LI] == pytest.approx(d_at(318.15, 1e-20), rel=1e-9)
+    assert load_parameter_values(_save(tmp_path / "e.json", doc))[N.T_REF] == 318.15
+    doc = build_export([lif_results(tmp_path / "b")])
+    option = doc["sei_option"]
+    runs = dict(plan_runs(doc, option, 0, 0))
+    s = doc["uncertainty"][N.D_LI]["log_std"]
+    assert runs[f"{N.D_LI} +1 sigma"][N.D_LI] == pytest.approx(1e-20 * math.exp(s))
+    assert runs[f"{N.D_LI} -1 sigma"][N.D_LI] == pytest.approx(1e-20 * math.exp(-s))
+    assert runs["mean"] == {}
+    sampled = plan_runs(doc, option, 400, 7)
+    assert sampled == plan_runs(doc, option, 400, 7) and len(sampled) == 401
+    logs = np.log([o[N.D_LI] for _, o in sampled[1:]])
+    assert abs(logs.mean() - math.log(1e-20)) < 4 * s / 20 and logs.std() == pytest.approx(s, rel=0.15)
+
+
+def _save(path, doc):
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.slow
+def test_check_dfn_with_samples_and_unphysical_values(tmp_path):
+    """DFN + sampled propagation runs; an absurd diffusivity runs unclipped and is flagged in check.json."""
+    out = export_pybamm([lif_results(tmp_path / "a", 1e-19)], tmp_path / "sei.json")
+    report = check_pybamm(out, tmp_path / "check", model="DFN", cycles=1, samples=3, seed=1)
+    assert report["model"] == "DFN" and len(report["runs"]) == 4 and not report["warnings"]
+    band = report["bands"]["sei_thickness_m_vs_time_h"]
+    assert band["mean"][-1] > band["mean"][0] and band["upper"][-1] >= band["lower"][-1]
+    out = export_pybamm([lif_results(tmp_path / "b", 1e-8)], tmp_path / "absurd.json")
+    report = check_pybamm(out, tmp_path / "check2", cycles=1)
+    assert report["runs"][0]["overrides"] == {} and any("nothing was clipped" in w for w in report["warnings"])

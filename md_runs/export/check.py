@@ -170,6 +170,12 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
                                                 lambda r: np.array(r["time_h"]), t_grid, sampled)}
     warnings = [f"run '{r['label']}' completed {r['cycles_completed']} of {cycles} cycles "
                 f"({r['termination']})" for r in results if r["cycles_completed"] < cycles]
+    nominal = float(base_parameter_values(doc["base"])["Nominal cell capacity [A.h]"])
+    lost = results[0]["sei_capacity_loss_Ah"][-1]
+    if lost > 0.2 * nominal:
+        warnings.append(f"at the exported means the SEI consumes {lost:.3g} A.h ({100 * lost / nominal:.0f} % of "
+                        f"the nominal {nominal:g} A.h) in {results[0]['cycles_completed']} cycles: far from a real "
+                        "cell; check the exported diffusivity and concentration (nothing was clipped)")
     report = {
         "export": str(export_path), "model": model, "sei_option": option, "cycle": steps,
         "cycles": cycles, "propagation": (f"{samples} joint log-normal samples (band: 16-84 %)"
