@@ -88,7 +88,6 @@ def test_truncation_keeps_whole_frames_up_to_a_step(tmp_path):
     assert xyz.read_text().count("step=") == 2
 
 
-@pytest.mark.slow
 def test_sei_formation_killed_and_resumed_gives_one_continuous_trajectory(tmp_path):
     """LAMMPS, shipped model, ~160-atom Li(100)|1 M LiPF6 in EC: SIGKILL mid-production, resume."""
     config = write_config(tmp_path / "sei.yaml", {

@@ -71,7 +71,7 @@ def _structure(system: TransportSystem, base: Path) -> tuple[Callable[[], Atoms]
             atoms.wrap()
             return Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=True)
 
-        return build, {"surface_normal": info.surface_normal, "source_run": str(path)}
+        return build, {"surface_normal": info.surface_normal, "source_run": str(path), "phases": info.phases}
 
     def build() -> Atoms:
         from ase.io import read
