@@ -77,6 +77,7 @@ def test_random_walk_recovers_diffusivity(tmp_path):
     d_si = d_true * 1e-8
     assert d.unit == "m2/s"
     assert abs(d.mean - d_si) < 3 * d.std, (d.mean, d.std)
+    assert d.meta["diffusive"] and abs(d.meta["msd_exponent"] - 1) < 0.1
     assert d.std < 0.1 * d_si
     # uncorrelated walkers: Einstein-Helfand equals Nernst-Einstein, Haven ratio 1
     h = res.get("haven_ratio")
@@ -171,3 +172,57 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         lines = [x for x in err.splitlines() if x.strip()]
         assert exc.value.code == 2 and len(lines) == 1 and message in lines[0], err
     assert not list(short.rglob("*.json.*"))  # no temporary half-written files left
+
+
+def test_real_md_of_lif_analysed_end_to_end(tmp_path):
+    """ASE Langevin MD of a 64-atom LiF cell with the shipped model, then `seimlip analyze` on it."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.constraints import FixCom
+    from ase.md.velocitydistribution import thermalize_momenta
+    from matplotlib.image import imread
+
+    from active_learning.cli import main
+    from mlip.deploy import load_calculator
+
+    atoms = sei_phase("LiF", (2, 2, 2))
+    atoms.calc = load_calculator("li-ec-gfn1")
+    temperature, every, steps = 900.0, 5, 300
+    thermalize_momenta(atoms, temperature, rng=np.random.default_rng(0))
+    atoms.set_constraint(FixCom())
+    dyn = Langevin(atoms, 1.0 * units.fs, temperature_K=temperature, friction=0.02, fixcm=False,
+                   rng=np.random.default_rng(1))
+    frames, rows = [], []
+
+    def record():
+        snap = atoms.copy()
+        snap.calc = None
+        snap.set_constraint()
+        frames.append(snap)
+        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
+        rows.append([dyn.nsteps * 1e-3, atoms.get_temperature(), epot, ekin, epot + ekin, 0.0, atoms.get_volume()])
+
+    dyn.attach(record, interval=every)
+    dyn.run(steps)
+    run = write_run(tmp_path / "md" / "LiF_T900", frames, interval_ps=every * 1e-3, thermo=rows,
+                    equilibration=rows, system="LiF", temperature_K=temperature, model="li-ec-gfn1",
+                    formula_unit="LiF", protocol="li_transport", ensemble="nvt-langevin")
+    assert len(frames) == steps // every + 1
+    (tmp_path / "a.yaml").write_text("mcmc_samples: 200\n")
+    main(["analyze", str(tmp_path / "md"), "--out", str(tmp_path / "res"), "--config", str(tmp_path / "a.yaml")])
+    base = tmp_path / "res" / "analysis"
+    summary = json.loads((base / "summary.json").read_text())
+    assert set(summary["results"]) == {"LiF_T900/diffusion", "LiF_T900/density"}
+    assert "mcmc_samples: 200" in (base / "config.yaml").read_text()
+    diff = load_result(base / "LiF_T900" / "diffusion.json")
+    d = diff.get("li_diffusivity", region="all")
+    assert np.isfinite(d.mean) and d.mean >= 0 and np.isfinite(d.std)
+    assert d.mean < 1e-7 and isinstance(d.meta["diffusive"], bool)
+    assert diff.provenance["model"] == "li-ec-gfn1" and diff.provenance["run"] == str(run)
+    assert all(np.isfinite(q.mean) for q in diff.quantities["li_conductivity"])
+    dens = load_result(base / "LiF_T900" / "density.json")
+    assert 2000 < dens.get("density").mean < 3000  # LiF 2640 kg/m3 at the built lattice constant
+    assert dens.get("li_to_sei_ratio").mean == 1.0
+    for png in base.rglob("*.png"):
+        image = imread(png)
+        assert image.ndim == 3 and image.shape[0] > 100 and float(image[..., :3].std()) > 0.01, png

@@ -30,6 +30,8 @@ E = 1.602176634e-19        # C
 NA = 6.02214076e23
 YEH_HUMMER_XI = 2.837297
 SOLVENTS = ("EC", "DMC")
+#: MSD ~ t^alpha with alpha above this over the fit window counts as diffusive (meta ``diffusive``)
+DIFFUSIVE_EXPONENT = 0.8
 
 
 def unwrapped_displacements(frames: list[Atoms]) -> np.ndarray:
@@ -73,8 +75,15 @@ def tracer_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisCon
              "msd_A2": np.asarray(msd.values, float).tolist(),
              "msd_std_A2": np.sqrt(np.asarray(msd.variances, float)).tolist()}
     window = [start * interval_ps, n_max * interval_ps]
+    intercept = analyzer.intercept
+    # MSD ~ t^alpha over the fit window: alpha near 1 is diffusive, near 0 a vibrating (caged) solid
+    t_fit, m_fit = np.asarray(table["time_ps"])[start - 1:], np.asarray(table["msd_A2"])[start - 1:]
+    ok = m_fit > 0
+    alpha = float(np.polyfit(np.log(t_fit[ok]), np.log(m_fit[ok]), 1)[0]) if ok.sum() > 1 else float("nan")
     q = Quantity(float(samples.mean()), float(samples.std(ddof=1)), "m2/s", "MSD, kinisi Bayesian regression",
-                 {"n_tracers": int(n), "fit_window_ps": window})
+                 {"n_tracers": int(n), "fit_window_ps": window,
+                  "msd_intercept_A2": float(np.mean(intercept.values)) if intercept is not None else 0.0,
+                  "msd_exponent": alpha, "diffusive": bool(alpha > DIFFUSIVE_EXPONENT)})
     return q, table
 
 
@@ -87,7 +96,7 @@ def collective_diffusivity(disp: np.ndarray, interval_ps: float, config: Analysi
     total = disp.sum(axis=1)
     n = disp.shape[1]
     blocks = max(2, min(config.eh_blocks, len(total) // 8))
-    values, curves = [], []
+    values = []
     for block in np.array_split(np.arange(len(total)), blocks):
         m = total[block]
         n_max = max(2, int(config.eh_max_fraction * (len(m) - 1)))
@@ -95,14 +104,13 @@ def collective_diffusivity(disp: np.ndarray, interval_ps: float, config: Analysi
         lags = np.arange(1, n_max + 1)
         msd = np.array([np.mean(np.sum((m[k:] - m[:-k]) ** 2, axis=1)) for k in lags]) / n
         values.append(np.polyfit(lags[start - 1:] * interval_ps, msd[start - 1:], 1)[0] / 6 * 1e-8)  # Å²/ps -> m²/s
-        curves.append(msd)
-    k = min(len(c) for c in curves)
     values = np.array(values)
     q = Quantity(float(values.mean()), float(values.std(ddof=1) / np.sqrt(blocks)), "m2/s",
-                 "collective MSD, block average", {"blocks": blocks, "fit_window_ps": [interval_ps, k * interval_ps]})
-    table = {"time_ps": (np.arange(1, k + 1) * interval_ps).tolist(),
-             "msd_A2": np.mean([c[:k] for c in curves], axis=0).tolist()}
-    return q, table
+                 "collective MSD, block average", {"blocks": blocks, "fit_window_ps": [interval_ps, n_max * interval_ps]})
+    # whole-run collective MSD / N, for the plot
+    lags = np.arange(1, max(2, int(config.msd_max_fraction * (len(total) - 1))) + 1)
+    msd = [float(np.mean(np.sum((total[k:] - total[:-k]) ** 2, axis=1)) / n) for k in lags]
+    return q, {"time_ps": (lags * interval_ps).tolist(), "msd_A2": msd}
 
 
 def _molecule_displacements(disp: np.ndarray, atoms: Atoms, members: list[np.ndarray]) -> np.ndarray:
@@ -195,7 +203,9 @@ def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dic
     fig, axes = figure(2, 4.8, 3.6)
     t = np.array(msd_table["time_ps"])
     axes[0].errorbar(t, msd_table["msd_A2"], yerr=msd_table["msd_std_A2"], fmt=".", ms=3, label="Li MSD")
-    axes[0].plot(t, 6 * d_star * 1e8 * t, label=f"6 D* t, D* = {d_star:.2e} m²/s")
+    fit_t = np.linspace(*d_all.meta["fit_window_ps"], 20)
+    axes[0].plot(fit_t, 6 * d_star * 1e8 * fit_t + d_all.meta["msd_intercept_A2"],
+                 label=f"fit: D* = {d_star:.2e} m²/s")
     axes[0].set_xlabel("lag time (ps)")
     axes[0].set_ylabel("MSD (Å²)")
     axes[0].legend(fontsize=7)
