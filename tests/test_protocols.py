@@ -155,22 +155,27 @@ def test_li_transport_two_temperatures_and_monitor_stop(tmp_path):
         assert abs(run.thermo["volume_A3"][0] - eq["volume_A3"][-1]) < 1e-6 * eq["volume_A3"][-1]
     assert (out / "protocol.yaml").exists() and "LiF_T800" in (out / "summary.md").read_text()
 
-    # Li-F is 2.0 Å in LiF: a 2.5 Å contact limit fires at the first check (step 10 of production)
-    strict = write_config(tmp_path / "strict.yaml", lif_transport(
-        temperatures_K=[600], steps={"minimise": 0, "equilibrate": 0, "production": 60},
-        monitors={"check_every": 10, "min_distance_A": 2.5}))
-    proc = seimlip("md", "run", str(strict), "--out", str(tmp_path / "strict"))
+    # Li-F is 2.0 Å in LiF: a 2.5 Å contact limit fires at the first check (step 5 of production)
+    strict = lif_transport(temperatures_K=[600], steps={"minimise": 0, "equilibrate": 0, "production": 60},
+                           monitors={"check_every": 5, "min_distance_A": 2.5})
+    proc = seimlip("md", "run", str(write_config(tmp_path / "strict.yaml", strict)), "--out", str(tmp_path / "strict"))
     assert proc.returncode == MONITOR_EXIT_CODE, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "atoms closer than 2.5 Å" in lines[0] and "step 10" in lines[0], proc.stderr
+    assert len(lines) == 1 and "atoms closer than 2.5 Å" in lines[0] and "step 5" in lines[0], proc.stderr
     run_dir = tmp_path / "strict" / "LiF_T600"
-    assert (run_dir / "restart" / "step_000000000010.restart").exists()
+    assert (run_dir / "restart" / "step_000000000005.restart").exists()
     from ase.io import read
 
     (candidate,) = read(run_dir / "candidates.extxyz", index=":")
-    assert len(candidate) == 64 and candidate.info["monitor"] == "min_distance" and candidate.info["step"] == 10
+    assert len(candidate) == 64 and candidate.info["monitor"] == "min_distance" and candidate.info["step"] == 5
     info = read_run_info(run_dir)
-    assert info.provenance["status"] == "stopped" and info.steps_done == 10
+    assert info.provenance["status"] == "stopped" and info.steps_done == 5
+    # with the limit relaxed the run continues from the stop's checkpoint, frames still continuous
+    strict["monitors"]["min_distance_A"] = 0.5
+    (run_dir,) = run_protocol(strict, tmp_path / "strict")
+    run = read_run(run_dir)
+    assert_continuous([f.info["timestep"] for f in run.frames], 10, 7)
+    assert run.info.provenance["status"] == "finished" and run.info.steps_done == 60
 
 
 def test_ase_engine_committee_monitor_and_extension(tmp_path):

@@ -183,15 +183,16 @@ class LammpsEngine:
         rows = self._thermo_rows(stage, step)
         write_thermo_csv(folder / "thermo.csv", rows, EXTRA_COLUMNS + ("max_force_dev_eV_A",))
         progress(stage.name, step, stage.steps)
-        every = self.config.intervals.restart
+        every, n_atoms = self.config.intervals.restart, self._n_atoms(state)
         while step < stage.steps:
             end = min((step // every + 1) * every, stage.steps)
             read = f"read_restart {done[-1][1]}" if done else f"read_data {state}"
             part = folder / "final.part.data" if end == stage.steps else None
             log = logs / f"chunk_{step:012d}.log"
             self._execute(self._chunk(stage, read, step, end, stage.init_velocities and not done, part), folder, log)
-            rows = self._thermo_rows(stage, end)
-            reached = int(rows["step"][-1])
+            halt = self._halt(log.read_text(), stage.temperature)
+            reached = halt[0] if halt else end
+            rows = self._thermo_rows(stage, reached)
             checkpoint = restarts / restart_name(reached, "restart")
             restarts.mkdir(exist_ok=True)
             os.replace(folder / "restart.part", checkpoint)
@@ -201,8 +202,7 @@ class LammpsEngine:
             if stage.on_chunk is not None:
                 stage.on_chunk(reached)
             progress(stage.name, reached, stage.steps)
-            fired = self._halt(log.read_text(), stage.temperature) or check_drift(rows["conserved_eV"], self._n_atoms(state),
-                                                               self.config.monitors)
+            fired = halt[1:] if halt else check_drift(rows["conserved_eV"], n_atoms, self.config.monitors)
             if fired:
                 if part is not None:
                     part.unlink(missing_ok=True)
@@ -211,7 +211,8 @@ class LammpsEngine:
         os.replace(folder / "final.part.data", final)
         return final
 
-    def _halt(self, log_text: str, temperature: float) -> tuple[str, float, float] | None:
+    def _halt(self, log_text: str, temperature: float) -> tuple[int, str, float, float] | None:
+        """(step, monitor, value, limit) when a ``fix halt`` monitor stopped the chunk."""
         m = _HALT_RE.search(log_text)
         if m is None:
             return None
@@ -219,7 +220,7 @@ class LammpsEngine:
         mon = self.config.monitors
         limit = {"min_distance": mon.min_distance_A, "force_deviation": mon.max_force_dev_eV_A,
                  "temperature": temperature_limit(mon, temperature)}[monitor]
-        return monitor, float(m.group(3)), float(limit)
+        return int(m.group(2)), monitor, float(m.group(3)), float(limit)
 
     @staticmethod
     def _n_atoms(state: Path) -> int:
