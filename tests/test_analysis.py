@@ -14,7 +14,7 @@ from md_runs.analysis import AnalysisConfig, analyze
 from md_runs.analysis.arrhenius import R, arrhenius_fit
 from md_runs.analysis.result import load_result
 from md_runs.analysis.species import species_counts
-from md_runs.builders import electrolyte_box, ledc_box, li_interface, sei_phase
+from md_runs.builders import electrolyte_box, ledc_box, li_interface, li_slab, sei_phase
 from md_runs.trajectory import THERMO_COLUMNS, RunInfo, write_run_info
 
 FAST = AnalysisConfig(mcmc_samples=200)
@@ -148,7 +148,68 @@ def test_profiles_of_li_ec_interface(tmp_path):
     assert {q.meta["law"] for q in prof.quantities["sei_growth_rate"]} == {"linear", "parabolic"}
     spec = load_result(written["iface/species"])
     assert spec.get("species_count", species="EC").mean == 4
-    assert spec.get("species_count", species="Li(metal)").mean == 16
+    metal = spec.get("species_count", species="Li(metal)").mean
+    ionic = spec.quantities["species_count"]
+    assert metal >= 14 and metal + sum(q.mean for q in ionic if q.meta["species"] == "Li+") == 16
+
+
+def test_sei_growth_from_f_adsorbing_on_li(tmp_path):
+    """F atoms landing one by one on a Li(100) surface (n ~ sqrt(t)): LiF counts grow, parabolic law wins."""
+    slab = li_slab("100", size=(3, 3), layers=3, vacuum=14.0)
+    z = slab.positions[:, 2]
+    top = np.flatnonzero(z > z.max() - 0.1)  # the 9 surface Li
+    n_frames, n_f = 41, len(top)
+    far = slab.positions[top] + [0.0, 0.0, 7.0]   # F waiting in the vacuum
+    landed = slab.positions[top] + [0.0, 0.0, 1.9]  # F on top of a surface Li
+    t = np.arange(n_frames) * 0.1
+    n_landed = np.round(n_f * np.sqrt(t / t[-1])).astype(int)
+    frames = []
+    for k in n_landed:
+        pos = np.vstack([slab.positions, np.where((np.arange(n_f) < k)[:, None], landed, far)])
+        frames.append(Atoms(slab.get_chemical_symbols() + ["F"] * n_f, positions=pos, cell=slab.cell, pbc=True))
+    write_run(tmp_path / "grow", frames, surface_normal=2, protocol="sei_formation")
+    written = analyze(tmp_path, config=FAST)
+    counts = load_result(written["grow/species"]).tables["counts"]
+    assert counts["LiF"] == n_landed.tolist()
+    assert [a + b for a, b in zip(counts["LiF"], counts["F"])] == [n_f] * n_frames
+    prof = load_result(written["grow/profiles"])
+    area = float(np.linalg.norm(np.cross(slab.cell[0], slab.cell[1])))
+    assert prof.get("sei_thickness").mean == pytest.approx(n_f * 16.36 / area * 1e-10)
+    assert prof.get("sei_thickness").meta["faces"] == 1
+    best = prof.get("sei_growth_rate", preferred=True)
+    assert best.meta["law"] == "parabolic" and best.unit == "m2/s"
+    k_true = (n_f * 16.36 / area * 1e-10) ** 2 / (t[-1] * 1e-12)
+    assert abs(best.mean - k_true) < 0.1 * k_true
+
+
+def test_liquid_solvent_diffusion_and_yeh_hummer(tmp_path):
+    """EC molecules translated rigidly by random walks: EC centre-of-mass D, Yeh-Hummer with a viscosity."""
+    box = electrolyte_box(n_solvent=8)
+    ids = box.arrays["mol_id"]
+    mols = np.unique(ids)
+    rng = np.random.default_rng(3)
+    d_a2_ps, interval, n_frames = 0.2, 0.1, 200
+    steps = rng.normal(0, np.sqrt(2 * d_a2_ps * interval), (n_frames - 1, len(mols), 3))
+    shift = np.concatenate([np.zeros((1, len(mols), 3)), steps.cumsum(0)])
+    frames = []
+    for s in shift:
+        f = box.copy()
+        f.positions += s[np.searchsorted(mols, ids)]
+        f.wrap()
+        frames.append(f)
+    li = [i for i, x in enumerate(box.get_chemical_symbols()) if x == "Li"]
+    write_run(tmp_path / "liq", frames, interval_ps=interval, system="EC_1M", phases={"solvated": li})
+    config = AnalysisConfig(mcmc_samples=200, viscosity_mPa_s={"EC_1M": 2.5})
+    res = load_result(analyze(tmp_path, config=config)["liq/diffusion"])
+    assert res.provenance["liquid"] is True
+    ec = res.get("solvent_diffusivity", species="EC")
+    length = box.get_volume() ** (1 / 3) * 1e-10
+    correction = 2.837297 * 1.380649e-23 * 300.0 / (6 * np.pi * 2.5e-3 * length)
+    assert ec.meta["finite_size_correction"] == "Yeh-Hummer"
+    assert ec.meta["correction"] == pytest.approx(correction) and ec.mean == pytest.approx(ec.meta["pbc_value"] + correction)
+    assert abs(ec.meta["pbc_value"] - d_a2_ps * 1e-8) < 3 * ec.std
+    assert res.get("li_diffusivity", region="solvated").meta["n_tracers"] == len(li)
+    assert res.get("li_diffusivity", region="all").meta["finite_size_correction"] == "Yeh-Hummer"
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

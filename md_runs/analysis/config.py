@@ -12,8 +12,8 @@ class AnalysisConfig(StrictModel):
 
     #: element-pair bond cutoffs (Å) overriding :data:`md_runs.analysis.species.BOND_CUTOFFS`, e.g. {"C-O": 1.8}
     bond_cutoffs: dict[str, float] = {}
-    #: Li-O / Li-F contact (Å) that makes a Li ionic (bound to an anion or a solvent O)
-    li_anion_cutoff: float = Field(2.3, gt=0)
+    #: Li-O / Li-F contact (Å; first minimum of their RDFs) binding an anion to Li, and making a Li ionic
+    li_anion_cutoff: float = Field(2.6, gt=0)
     #: frames between species/profile evaluations (1 = every frame)
     species_stride: int = Field(1, ge=1)
     #: bin width of the profiles along the surface normal (Å)

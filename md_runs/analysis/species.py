@@ -89,7 +89,7 @@ def _name(formula: str, n_atoms: int, n_bonds: int) -> str:
     return NAMES.get(formula, formula)
 
 
-def classify(atoms: Atoms, cutoffs: dict[str, float] | None = None, li_anion_cutoff: float = 2.3) -> FrameSpecies:
+def classify(atoms: Atoms, cutoffs: dict[str, float] | None = None, li_anion_cutoff: float = 2.6) -> FrameSpecies:
     """Species of one frame by the rule in the module docstring."""
     table = bond_cutoffs(cutoffs)
     symbols = np.array(atoms.get_chemical_symbols())
@@ -137,6 +137,6 @@ def classify(atoms: Atoms, cutoffs: dict[str, float] | None = None, li_anion_cut
     return FrameSpecies(counts, labels.astype(str), comp)
 
 
-def species_counts(atoms: Atoms, cutoffs: dict[str, float] | None = None, li_anion_cutoff: float = 2.3) -> dict[str, int]:
+def species_counts(atoms: Atoms, cutoffs: dict[str, float] | None = None, li_anion_cutoff: float = 2.6) -> dict[str, int]:
     """Counts of every species in ``atoms`` (molecules, SEI formula units, Li(metal), Li+)."""
     return dict(classify(atoms, cutoffs, li_anion_cutoff).counts)
