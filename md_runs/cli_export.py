@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from md_runs.export.config import ExportConfig
 
@@ -38,22 +39,29 @@ def pybamm_export(
                        "--samples")
     path = export_pybamm(analyses, out, base=cfg.base, bpx=bpx, reference_temperature_K=cfg.reference_temperature_K,
                          sei_phase=cfg.sei_phase, sei_option=cfg.sei_option)
-    dump_config(cfg, path.with_name(path.stem + ".config.yaml"))
     doc = read_export(path)
+    from md_runs.export.check import default_cycle
+
+    cfg = cfg.model_copy(update={
+        "reference_temperature_K": doc["reference_temperature_K"], "sei_phase": doc["sei_phase"],
+        "sei_option": doc["sei_option"],
+        "check": cfg.check.model_copy(update={"cycle": cfg.check.cycle or default_cycle(doc["base"])})})
+    dump_config(cfg, path.with_name(path.stem + ".config.yaml"))
     table = Table(title=f"{path} (on {doc['base']}, SEI option: {doc['sei_option']})")
     for col in ("PyBaMM parameter", "mean", "std", "method"):
         table.add_column(col)
     for name, e in doc["uncertainty"].items():
         std = "-" if e["std"] is None else f"{e['std']:.3g}"
-        table.add_row(name, f"{e['mean']:.4g}", std, e["provenance"]["method"][:60])
+        table.add_row(Text(name), f"{e['mean']:.4g}", std, Text(e["provenance"]["method"][:60]))
     console.print(table)
-    console.print(f"not provided ({len(doc['not_provided'])}): " + "; ".join(doc["not_provided"]), highlight=False)
+    console.print(f"not provided ({len(doc['not_provided'])}): " + "; ".join(doc["not_provided"]),
+                  highlight=False, markup=False)
     if bpx is not None:
-        console.print(f"BPX: {bpx}")
+        console.print(f"BPX: {bpx}", markup=False)
     if check:
         folder = check_dir or path.with_name(path.stem + "_check")
         c = cfg.check
-        report = check_pybamm(path, folder, model=c.model, sei_option=cfg.sei_option, cycle=c.cycle,
+        report = check_pybamm(path, folder, model=c.model, sei_option=doc["sei_option"], cycle=c.cycle,
                               cycles=c.cycles, samples=c.samples, seed=c.seed)
         dump_config(cfg, folder / "config.yaml")
         band = report["bands"]["sei_thickness_m_vs_time_h"]
@@ -63,4 +71,4 @@ def pybamm_export(
                       f"[{band['lower'][-1] * 1e9:.3g}, {band['upper'][-1] * 1e9:.3g}]; capacity at cycle "
                       f"{int(cap['x'][-1])}: {cap['mean'][-1]:.4g} A.h -> {folder}", highlight=False)
         for w in report["warnings"]:
-            console.print(f"[yellow]warning:[/] {w}", highlight=False)
+            console.print(Text("warning: ", style="yellow") + Text(w), highlight=False)

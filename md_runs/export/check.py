@@ -110,7 +110,7 @@ def _band(runs: list[dict], key: str, x_of, grid: np.ndarray, sampled: bool) -> 
 
 
 def _plot(path: Path, band: dict, runs: list[dict], x_key, key: str, xlabel: str, ylabel: str,
-          scale: float, title: str) -> None:
+          scale: float, title: str, per_cycle: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,11 +118,17 @@ def _plot(path: Path, band: dict, runs: list[dict], x_key, key: str, xlabel: str
 
     fig, ax = plt.subplots(figsize=(6, 4))
     x = np.array(band["x"])
-    for r in runs[1:]:
-        ax.plot(x_key(r), np.array(r[key]) * scale, color="0.75", lw=0.7)
+    for i, r in enumerate(runs[1:]):
+        ax.plot(x_key(r), np.array(r[key]) * scale, color="0.75", lw=0.7,
+                label="perturbed runs" if i == 0 else None)
     ax.fill_between(x, np.array(band["lower"]) * scale, np.array(band["upper"]) * scale,
                     color="tab:blue", alpha=0.3, label="uncertainty band")
-    ax.plot(x, np.array(band["mean"]) * scale, color="tab:blue", lw=2, label="exported means")
+    ax.plot(x, np.array(band["mean"]) * scale, color="tab:blue", lw=2, label="exported means",
+            marker="o" if per_cycle else None)
+    if per_cycle:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend()
     fig.tight_layout()
@@ -187,7 +193,7 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{doc['base']} + MD SEI ({option})"
     _plot(out_dir / "capacity_fade.png", bands["capacity_Ah_vs_cycle"], results, cyc_of,
-          "capacity_Ah", "cycle", "capacity [A.h]", 1.0, title)
+          "capacity_Ah", "cycle", "capacity [A.h]", 1.0, title, per_cycle=True)
     _plot(out_dir / "sei_thickness.png", bands["sei_thickness_m_vs_time_h"], results,
           lambda r: np.array(r["time_h"]), "sei_thickness_m", "time [h]", "SEI thickness [nm]", 1e9, title)
     write_text_atomic(out_dir / "check.json", json.dumps(report, indent=2) + "\n")
