@@ -93,6 +93,14 @@ class TrainingConfig(StrictModel):
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     overrides: dict[str, Any] = Field(default_factory=dict, description="further TrainConfig keys (batch_size, optimizer, ...)")
 
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v):
+        from mlip.train.config import resolve_model_config
+
+        resolve_model_config(v)  # a bad key or value is an error at init, not after an iteration
+        return v
+
 
 class ConvergenceConfig(StrictModel):
     accurate_fraction: float = Field(0.99, gt=0, le=1)
