@@ -30,22 +30,25 @@ def pybamm_export(
     samples: Optional[int] = typer.Option(None, "--samples", help="--check: N joint samples instead of +-1 sigma runs."),
 ) -> None:
     """Map analysis results to PyBaMM's SEI parameters with mean, std and provenance."""
-    from md_runs.export import check_pybamm, export_pybamm, read_export
+    from md_runs.export import build_export, check_pybamm
+    from md_runs.export.check import checkable_option, default_cycle, make_experiment
+    from md_runs.export.pybamm_json import write_export
     from mlip.config import dump_config, load_config, validate
 
     cfg = load_config(ExportConfig, config, {"base": base, "sei_phase": sei_phase, "sei_option": sei_option})
     if samples is not None:
         cfg = validate(ExportConfig, {**cfg.model_dump(), "check": {**cfg.check.model_dump(), "samples": samples}},
                        "--samples")
-    path = export_pybamm(analyses, out, base=cfg.base, bpx=bpx, reference_temperature_K=cfg.reference_temperature_K,
-                         sei_phase=cfg.sei_phase, sei_option=cfg.sei_option)
-    doc = read_export(path)
-    from md_runs.export.check import default_cycle
-
+    doc = build_export(analyses, base=cfg.base, reference_temperature_K=cfg.reference_temperature_K,
+                       sei_phase=cfg.sei_phase, sei_option=cfg.sei_option)
     cfg = cfg.model_copy(update={
         "reference_temperature_K": doc["reference_temperature_K"], "sei_phase": doc["sei_phase"],
         "sei_option": doc["sei_option"],
         "check": cfg.check.model_copy(update={"cycle": cfg.check.cycle or default_cycle(doc["base"])})})
+    if check:  # fail before writing anything when the check cannot run
+        checkable_option(doc, None)
+        make_experiment(cfg.check.cycle, 1)
+    path = write_export(doc, out, bpx)
     dump_config(cfg, path.with_name(path.stem + ".config.yaml"))
     table = Table(title=f"{path} (on {doc['base']}, SEI option: {doc['sei_option']})")
     for col in ("PyBaMM parameter", "mean", "std", "method"):

@@ -261,6 +261,13 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     assert "unit 'cm/s'" in run(tmp_path / "u")
     assert "unknown PyBaMM parameter set" in _run_cli(
         ["export", "pybamm", str(tmp_path / "lif" / "arrhenius_LiF.json"), "-o", str(out), "--base", "Nope2099"], capsys)
+    AnalysisResult("density", {"partial_molar_volume": Quantity(1e-5, 1e-7, "m3/mol", "", {"formula_unit": "LiF"})},
+                   provenance={"system": "LiF"}).save(tmp_path / "v" / "density.json")
+    assert "no SEI diffusivity" in run(tmp_path / "v", "--check")
+    (tmp_path / "bad.yaml").write_text("check:\n  cycle: ['Dance at 1C for 1 hour']\n")
+    assert "invalid experiment step" in run(tmp_path / "lif" / "arrhenius_LiF.json", "--check", "--config",
+                                            tmp_path / "bad.yaml")
+    assert "sei_option" in run(tmp_path / "lif" / "arrhenius_LiF.json", "--sei-option", "magic")
     assert not out.parent.exists()
 
 

@@ -61,6 +61,28 @@ def plan_runs(doc: dict[str, Any], option: str, samples: int, seed: int) -> list
     return runs
 
 
+def checkable_option(doc: dict[str, Any], sei_option: str | None, where: str | None = None) -> str:
+    """The SEI option to check an export with, or a clear error if it cannot be checked."""
+    option = sei_option or doc.get("sei_option")
+    if option is None:
+        raise UserError("the export has no SEI diffusivity (li_diffusivity or solvent_diffusivity in the "
+                        "SEI), so no SEI growth option can be checked", where)
+    for need in N.SEI_OPTION_NEEDS.get(option, ()):
+        if need not in doc["parameters"]:
+            raise UserError(f"SEI option '{option}' needs '{need}', which the export does not provide", where)
+    return option
+
+
+def make_experiment(steps: list[str], cycles: int):
+    import pybamm
+
+    try:
+        return pybamm.Experiment([tuple(steps)] * cycles)
+    except Exception as exc:  # pybamm raises ValueError/TypeError/its own on a bad step string
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise UserError(f"invalid experiment step in cycle {steps}: {lines[-1] if lines else exc}") from None
+
+
 def _solve(path: Path, overrides: dict, option: str, model_name: str, steps: list[str],
            cycles: int, doc: dict) -> dict[str, Any]:
     import pybamm
@@ -69,10 +91,7 @@ def _solve(path: Path, overrides: dict, option: str, model_name: str, steps: lis
     model = getattr(pybamm.lithium_ion, model_name)({"SEI": option})
     used = {n: values[n] for n in N.SEI_OPTION_USES[option] if n in values.keys()}
     shown = ", ".join(f"{n} = {v:.4g}" for n, v in used.items() if not callable(v))
-    try:
-        experiment = pybamm.Experiment([tuple(steps)] * cycles)
-    except Exception as exc:  # pybamm raises ValueError/TypeError/its own on a bad step string
-        raise UserError(f"invalid experiment step in cycle {steps}: {exc}") from None
+    experiment = make_experiment(steps, cycles)
     try:
         sol = pybamm.Simulation(model, parameter_values=values, experiment=experiment).solve()
     except pybamm.SolverError as exc:
@@ -145,14 +164,7 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
 
     export_path, out_dir = Path(export_path), Path(out_dir)
     doc = read_export(export_path)
-    option = sei_option or doc.get("sei_option")
-    if option is None:
-        raise UserError("the export has no SEI diffusivity (li_diffusivity or solvent_diffusivity), so "
-                        "no SEI growth option can be checked", str(export_path))
-    for need in N.SEI_OPTION_NEEDS.get(option, ()):
-        if need not in doc["parameters"]:
-            raise UserError(f"SEI option '{option}' needs '{need}', which the export does not provide",
-                            str(export_path))
+    option = checkable_option(doc, sei_option, str(export_path))
     if model not in ("SPM", "DFN"):
         raise UserError(f"model must be SPM or DFN, got '{model}'")
     steps = list(cycle) if cycle else default_cycle(doc["base"])

@@ -69,6 +69,11 @@ def export_pybamm(analysis_paths: list[Path], out: Path, *, base: str = "OKane20
     """Write the PyBaMM export of ``analysis_paths`` to ``out`` (and a BPX file to ``bpx``)."""
     doc = build_export(analysis_paths, base=base, reference_temperature_K=reference_temperature_K,
                        sei_phase=sei_phase, sei_option=sei_option)
+    return write_export(doc, out, bpx)
+
+
+def write_export(doc: dict[str, Any], out: Path, bpx: Path | None = None) -> Path:
+    """Write an export document (and its BPX file, validated first); nothing is written on error."""
     text = json.dumps(doc, indent=2, default=_plain) + "\n"
     bpx_text = None
     if bpx is not None:
