@@ -154,6 +154,7 @@ def test_li_transport_two_temperatures_and_monitor_stop(tmp_path):
         assert len(eq["volume_A3"]) == 5 and np.ptp(eq["volume_A3"]) > 0  # NPT: the volume moves
         assert abs(run.thermo["volume_A3"][0] - eq["volume_A3"][-1]) < 1e-6 * eq["volume_A3"][-1]
     assert (out / "protocol.yaml").exists() and "LiF_T800" in (out / "summary.md").read_text()
+    assert (run_dirs[0] / "thermo.png").read_bytes()[:4] == b"\x89PNG"
 
     # Li-F is 2.0 Å in LiF: a 2.5 Å contact limit fires at the first check (step 5 of production)
     strict = lif_transport(temperatures_K=[600], steps={"minimise": 0, "equilibrate": 0, "production": 60},

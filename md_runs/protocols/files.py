@@ -71,14 +71,12 @@ def _last_mark_before(fh, end: int) -> int | None:
 
 def truncate_extxyz(path: str | os.PathLike, last_step: int) -> int:
     """Cut an extxyz trajectory (frames with ``step=`` in their comment line) after the last frame
-    with step <= ``last_step``; a half-written last frame goes too. Returns frames removed."""
+    with step <= ``last_step``; a half-written last frame goes too. Returns the frames removed."""
     path = Path(path)
     if not path.exists():
         return 0
-    keep = 0
-    kept = removed = 0
+    keep = 0  # byte offset just after the last frame kept
     with path.open("rb") as fh:
-        offset = 0
         while True:
             header = fh.readline()
             if not header:
@@ -86,20 +84,16 @@ def truncate_extxyz(path: str | os.PathLike, last_step: int) -> int:
             try:
                 n = int(header.strip())
             except ValueError:
-                removed += 1
                 break
-            comment = fh.readline()
+            m = re.search(rb"\bstep=(\d+)", fh.readline())
             lines = [fh.readline() for _ in range(n)]
-            m = re.search(rb"\bstep=(\d+)", comment)
-            complete = len(lines) == n and all(line.endswith(b"\n") for line in lines)
+            complete = all(line.endswith(b"\n") for line in lines)
             if not complete or m is None or int(m.group(1)) > last_step:
-                removed += 1
                 break
-            offset = fh.tell()
-            keep, kept = offset, kept + 1
-        rest = fh.read()
-    removed += rest.count(b"step=")
-    if keep < path.stat().st_size:
+            keep = fh.tell()
+        fh.seek(keep)
+        removed = max(fh.read().count(b"step="), 1) if keep < path.stat().st_size else 0
+    if removed:
         with path.open("r+b") as fh:
             fh.truncate(keep)
     return removed

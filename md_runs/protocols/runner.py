@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from md_runs.protocols.config import ProtocolConfig, load_protocol
 from md_runs.protocols.monitors import MonitorStop
+from md_runs.protocols.report import plot_thermo
 from md_runs.protocols.stage import Engine, Stage, make_engine
 from md_runs.protocols.systems import RunPlan, interface_phases, make_plans
 from md_runs.trajectory import RUN_FILE, RunInfo, read_run_info, write_run_info
@@ -109,10 +110,12 @@ def run_one(config: ProtocolConfig, plan: RunPlan, run_dir: Path, engine: Engine
     except MonitorStop as stop:
         info.provenance.update(status="stopped", stop=str(stop))
         write_run_info(run_dir, info)
+        plot_thermo(run_dir, plan.temperature)
         raise
     info.steps_done = steps.production
     info.provenance["status"] = "finished"
     write_run_info(run_dir, info)
+    plot_thermo(run_dir, plan.temperature)
     return run_dir
 
 
