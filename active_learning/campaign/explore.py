@@ -82,8 +82,8 @@ def _lammps_md(atoms: Atoms, model: Path, config: ExplorationConfig, temperature
 
 def explore(model: Path, config: ExplorationConfig, seed: int, iteration: int, workdir: Path,
             progress: Callable[[], None] | None = None) -> list[Atoms]:
-    """Snapshots of every (system, temperature) run, each with ``info['max_force_dev']`` and a
-    ``_campaign_source`` naming its run."""
+    """Snapshots of every (system, temperature) run, each with ``info['max_force_dev']``, a
+    ``_campaign_source`` naming its run and the ``_reference_volume`` of its start structure."""
     frames: list[Atoms] = []
     for system in config.systems:
         for temperature in system.temperatures:
@@ -93,8 +93,10 @@ def explore(model: Path, config: ExplorationConfig, seed: int, iteration: int, w
                 out = _lammps_md(start, model, config, temperature, s, workdir / f"{system.name}_{temperature:g}K")
             else:
                 out = _ase_md(start, model, config, temperature, s)
+            volume = start.get_volume() if start.cell.rank == 3 else None
             for k, snap in enumerate(out):
                 snap.info["_campaign_source"] = f"explore:iter{iteration}:{system.name}:{temperature:g}K:{k}"
+                snap.info["_reference_volume"] = volume
                 snap.info["config_type"] = system.name
             frames.extend(out)
             if progress is not None:

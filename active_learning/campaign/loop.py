@@ -83,7 +83,7 @@ def _explore(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, it: 
     sel = cfg.selection
     statuses = []
     for atoms in frames:
-        why = unphysical_reason(atoms, reference_volume=None if atoms.cell.rank < 3 else frames[0].get_volume())
+        why = unphysical_reason(atoms, reference_volume=atoms.info.pop("_reference_volume", None))
         statuses.append("unphysical" if why else classify(atoms.info["max_force_dev"], sel.trust_lo, sel.trust_hi))
     pending = store.frames(frames_t.c.status == "pending")
     updates = {}
