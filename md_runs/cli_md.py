@@ -18,7 +18,7 @@ def run(
     protocol: Optional[Path] = typer.Argument(None, help="protocol YAML (md_runs/configs/*.yaml are examples)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="the protocol YAML (instead of the argument)"),
     out: Path = typer.Option(Path("md_out"), "--out", "-o", help="output folder (one run directory per system and T)"),
-    resume: bool = typer.Option(True, "--resume/--restart",
+    resume: bool = typer.Option(True, "--resume/--no-resume",
                                 help="continue interrupted runs and skip finished ones, or start over"),
 ) -> None:
     """Build, minimise, equilibrate and run production MD; resumable; stopped by safety monitors.
