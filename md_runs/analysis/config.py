@@ -23,6 +23,8 @@ class AnalysisConfig(StrictModel):
     #: MSD fit: lag times from start_fraction to max_fraction of the run length
     msd_start_fraction: float = Field(0.05, ge=0, lt=1)
     msd_max_fraction: float = Field(0.5, gt=0, le=1)
+    #: at most this many lag times (evenly spread) enter the MSD fit (cost grows with lags x frames)
+    msd_lags: int = Field(150, ge=4)
     #: fewest frames a run needs for the MSD analysis
     min_frames: int = Field(20, ge=4)
     #: Einstein-Helfand: time blocks for the collective MSD and the largest lag as a fraction of a block

@@ -3,6 +3,9 @@
 - Tracer diffusivity D*: kinisi's Bayesian regression of the MSD (covariance of the overlapping
   windows modelled, MCMC posterior), over lag times ``msd_start_fraction``..``msd_max_fraction`` of
   the run, drift-corrected by the other atoms; per region (``run.json`` ``phases``) as well.
+  Measured on ideal random walks (8 walks, 64 walkers x 300 frames): D* is 5.6 % below the exact
+  estimate (mean squared step) on average, about 1 reported sigma (kinisi's data-driven
+  covariance; rescaling its variances to a fitted line made it worse, so it is used as is).
 - Liquids (runs holding EC/DMC and no surface): Yeh-Hummer correction
   D_inf = D_pbc + xi kB T / (6 pi eta L), xi = 2.837297, with the viscosity eta from the config.
 - Conductivity: Nernst-Einstein sigma = N e^2 D* / (V kB T), and Einstein-Helfand (collective)
@@ -63,7 +66,8 @@ def tracer_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisCon
     # kinisi reads positions through ASE; give it the unwrapped tracks in a box no step can cross
     box = float(np.ptp(disp, axis=(0, 1)).max()) * 3 + 10.0
     frames = [Atoms(f"X{n}", positions=d + box / 2, cell=[box] * 3, pbc=True) for d in disp]
-    dt = sc.arange("time interval", 1, n_max + 1) * sc.scalar(interval_ps, unit="ps")
+    lags = np.unique(np.linspace(1, n_max, min(n_max, config.msd_lags)).round().astype(int))
+    dt = sc.array(dims=["time interval"], values=lags.astype(float)) * sc.scalar(interval_ps, unit="ps")
     analyzer = DiffusionAnalyzer.from_ase(
         frames, specie="X", time_step=sc.scalar(interval_ps, unit="ps"), step_skip=sc.scalar(1),
         dt=dt, progress=False)
@@ -77,7 +81,8 @@ def tracer_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisCon
     window = [start * interval_ps, n_max * interval_ps]
     intercept = analyzer.intercept
     # MSD ~ t^alpha over the fit window: alpha near 1 is diffusive, near 0 a vibrating (caged) solid
-    t_fit, m_fit = np.asarray(table["time_ps"])[start - 1:], np.asarray(table["msd_A2"])[start - 1:]
+    in_fit = np.asarray(table["time_ps"]) >= start * interval_ps - 1e-12
+    t_fit, m_fit = np.asarray(table["time_ps"])[in_fit], np.asarray(table["msd_A2"])[in_fit]
     ok = m_fit > 0
     alpha = float(np.polyfit(np.log(t_fit[ok]), np.log(m_fit[ok]), 1)[0]) if ok.sum() > 1 else float("nan")
     q = Quantity(float(samples.mean()), float(samples.std(ddof=1)), "m2/s", "MSD, kinisi Bayesian regression",

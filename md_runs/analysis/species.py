@@ -89,6 +89,22 @@ def _name(formula: str, n_atoms: int, n_bonds: int) -> str:
     return NAMES.get(formula, formula)
 
 
+def _component_names(symbols: np.ndarray, comp: np.ndarray, is_li: np.ndarray, bonds: Counter) -> dict[int, str]:
+    """Name of every non-Li component from its composition (one Hill formula per distinct composition)."""
+    elements, element_idx = np.unique(symbols[~is_li], return_inverse=True)
+    ids, comp_idx = np.unique(comp[~is_li], return_inverse=True)
+    table = np.zeros((len(ids), len(elements)), dtype=np.int64)
+    np.add.at(table, (comp_idx, element_idx), 1)
+    formulas: dict[tuple, str] = {}
+    names: dict[int, str] = {}
+    for c, row in zip(ids.tolist(), table):
+        key = tuple(row)
+        if key not in formulas:
+            formulas[key] = Atoms("".join(f"{e}{k}" for e, k in zip(elements, row) if k)).get_chemical_formula("hill")
+        names[c] = _name(formulas[key], int(row.sum()), bonds.get(c, 0))
+    return names
+
+
 def classify(atoms: Atoms, cutoffs: dict[str, float] | None = None, li_anion_cutoff: float = 2.6) -> FrameSpecies:
     """Species of one frame by the rule in the module docstring."""
     table = bond_cutoffs(cutoffs)
@@ -104,11 +120,7 @@ def classify(atoms: Atoms, cutoffs: dict[str, float] | None = None, li_anion_cut
     comp = np.where(is_li, -1, comp)
     bonds = Counter(comp[i[covalent]].tolist())
 
-    names: dict[int, str] = {}
-    for c in np.unique(comp[~is_li]):
-        members = np.flatnonzero(comp == c)
-        formula = Atoms(symbols[members].tolist()).get_chemical_formula("hill")
-        names[int(c)] = _name(formula, len(members), bonds.get(int(c), 0))
+    names = _component_names(symbols, comp, is_li, bonds)
 
     # Li contacts: Li-O/F (ionic) and Li-Li (metal)
     li_x = (si == "Li") ^ (sj == "Li")
@@ -121,9 +133,11 @@ def classify(atoms: Atoms, cutoffs: dict[str, float] | None = None, li_anion_cut
         if names[c] in SEI_OF_ANION and c in touched:
             names[c] = SEI_OF_ANION[names[c]]
 
-    labels = np.empty(n, dtype=object)
+    name_of = np.empty(n_comp, dtype=object)
     for c, name in names.items():
-        labels[comp == c] = name
+        name_of[c] = name
+    labels = np.empty(n, dtype=object)
+    labels[~is_li] = name_of[comp[~is_li]]
     n_li_nbr = np.bincount(np.concatenate([i[li_li], j[li_li]]), minlength=n)
     li_label: dict[int, str] = {}
     for li, c in zip(li_side[touch], comp[anion_side[touch]]):
