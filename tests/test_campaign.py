@@ -236,8 +236,14 @@ def test_committee_trains_k_members_and_resumes_member_by_member(tmp_path, data_
     cfg = validate(TrainConfig, {"data": {"path": str(data_files[0]), "split": [0.8, 0.2, 0.0]}, "model": TINY_MODEL,
                                  "max_epochs": 2, "seed": 7, "wandb": {"enabled": False}, "device": "cpu",
                                  "out_dir": str(tmp_path / "c")}, "test")
-    paths = train_committee(cfg, k=2)
-    assert [p.parent.parent.name for p in paths] == ["member_0", "member_1"] and all(p.is_file() for p in paths)
+    from mlip.config import dump_config
+
+    dump_config(cfg, tmp_path / "train.yaml")
+    proc = subprocess.run([*SEIMLIP, "train", str(tmp_path / "train.yaml"), "--committee", "2"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    paths = [tmp_path / "c" / f"member_{i}" / "checkpoints" / "best.pt" for i in range(2)]
+    assert all(p.is_file() for p in paths) and (tmp_path / "c" / "committee.yaml").is_file()
     seeds = [validate(TrainConfig, __import__("yaml").safe_load((p.parent.parent / "config.yaml").read_text()),
                       "x").seed for p in paths]
     assert seeds == [7, 8]
@@ -258,7 +264,8 @@ def test_campaign_with_a_flaky_oracle_completes(tmp_path, data_files):
     every failure is recorded with its reason, the labelled ones are trained on."""
     cfg = campaign_config(data_files, oracle={"kind": "python", "target": "campaign_oracles:HashFlakyOracle",
                                               "options": {"modulus": 3, "hang": [0], "fail": [1]}},
-                          executor={"timeout_s": 5, "retries": 0}, convergence={"max_iterations": 1})
+                          executor={"timeout_s": 5, "retries": 0}, convergence={"max_iterations": 1},
+                          wandb={"enabled": True, "mode": "offline"})
     camp = init_campaign(cfg, tmp_path / "camp")
     summary = run_campaign(camp, progress=False)
     assert summary.stopped_by == "max_iterations" and summary.iterations == 1
@@ -272,7 +279,17 @@ def test_campaign_with_a_flaky_oracle_completes(tmp_path, data_files):
     rows = campaign_status(camp)
     assert rows[1]["failed"] == len(failed) and rows[1]["labelled"] == len(jobs) - len(failed)
     assert rows[1]["labelled_total"] == 40 + len(jobs) - len(failed)
-    assert (camp / "models" / "iter_001" / "committee.pt").is_file() and (camp / "plots" / "accuracy.png").is_file()
+    assert (camp / "models" / "iter_001" / "committee.pt").is_file()
+    assert list((camp / "wandb").glob("offline-run-*")), "no offline wandb run logged"
+    proc = subprocess.run([*SEIMLIP, "al", "status", str(camp)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "oracle" in proc.stdout, proc.stderr[-2000:]
+    assert (camp / "plots" / "accuracy.png").stat().st_size > 1000 and (camp / "plots" / "test_error.png").is_file()
+    # submit after training: a frame within the descriptor duplicate distance of another is dropped
+    atoms = read_frames(data_files[1])[0]
+    near = atoms.copy()
+    near.positions[0] += [3e-5, 0, 0]  # a new content hash, the same learned descriptor (to 1e-3)
+    assert frame_key(near) != frame_key(atoms)
+    assert submit_frames(camp, [atoms, near], "md") == (1, 1)
 
 
 def _db_state(db: Path) -> tuple[list[tuple], dict[str, int]]:
@@ -344,3 +361,31 @@ def test_gfn1_campaign_end_to_end_and_resume_after_sigkill(tmp_path, data_files)
     assert summary.iterations == 2
     data = {frame_key(a) for a in read_frames(camp / "data" / "iter_002.extxyz")}
     assert data == {frame_key(a) for a in read_frames(reference / "data" / "iter_002.extxyz")}
+
+
+@pytest.mark.slow
+def test_lammps_exploration_reports_the_committee_deviation(tmp_path, data_files):
+    """Exploring with LAMMPS (pair_style seimlip + compute seimlip/atom on a committee file) gives
+    snapshots whose max force deviation is the ASE committee calculator's on the same positions."""
+    from active_learning.campaign.config import ExplorationConfig
+    from active_learning.campaign.explore import explore
+    from mlip.config import validate
+    from mlip.deploy import load_calculator
+    from mlip.deploy.export import export
+    from mlip.train.committee import train_committee
+    from mlip.train.config import TrainConfig
+
+    cfg = validate(TrainConfig, {"data": {"path": str(data_files[0]), "split": [0.8, 0.2, 0.0]}, "model": TINY_MODEL,
+                                 "max_epochs": 1, "wandb": {"enabled": False}, "device": "cpu",
+                                 "out_dir": str(tmp_path / "c")}, "test")
+    model = export([str(p) for p in train_committee(cfg, k=2)], tmp_path / "committee.pt")
+    exploration = ExplorationConfig(engine="lammps", steps=40, interval=10, systems=[
+        {"name": "li", "temperatures": [400], "build": {"builder": "li_bulk", "repeat": [2, 2, 2]}}])
+    frames = explore(model, exploration, seed=0, iteration=1, workdir=tmp_path / "lmp")
+    assert len(frames) == 4
+    calc = load_calculator(str(model))
+    for atoms in frames:
+        probe = atoms.copy()
+        probe.calc = calc
+        probe.get_forces()
+        assert calc.results["max_force_dev"] == pytest.approx(atoms.info["max_force_dev"], rel=1e-3, abs=1e-4)
