@@ -4,9 +4,12 @@
 checkpoint or Potential) on labelled frames and compares, frame by frame, the true force error
 (RMSE over the frame's force components) with the predicted uncertainty:
 
-- committee (``n_members`` > 1): ``max_force_dev``, the largest per-atom force deviation (DP-GEN);
-- shallow ensemble (``readout_heads`` > 1): ``max_atom_energy_std``, the largest per-atom energy
-  std over the heads (the heads cost nothing extra; per-head forces would cost K backward passes);
+- committee (``n_members`` > 1): ``max_force_dev``, the largest per-atom force deviation (DP-GEN),
+  and ``rms_force_dev``, its RMS over the frame's atoms;
+- shallow ensemble (``readout_heads`` > 1): ``rms_atom_energy_std`` and ``max_atom_energy_std``,
+  the RMS and the largest per-atom energy std over the heads (trained by the ``head_force_nll``
+  loss as the atom's force-error std, eV/Å; the heads cost nothing extra, whereas per-head forces
+  would cost K backward passes);
 - both: ``energy_std_per_atom``, the std of the total energy per atom.
 
 It reports Spearman's rank correlation per measure, binned error-vs-uncertainty curves, and writes
@@ -42,9 +45,9 @@ def _measures(calc) -> list[str]:
     """Uncertainty measures ``calc`` provides, the primary one first."""
     out = []
     if calc.n_members > 1:
-        out.append("max_force_dev")
+        out += ["max_force_dev", "rms_force_dev"]
     if getattr(calc, "n_heads", 1) > 1:
-        out.append("max_atom_energy_std")
+        out += ["rms_atom_energy_std", "max_atom_energy_std"]
     if out:
         out.append("energy_std_per_atom")
     return out
@@ -67,6 +70,9 @@ def frame_uncertainties(calc, frames: Sequence, progress: Callable[[int], Any] |
         for m in measures:
             if m == "energy_std_per_atom":
                 rows[m].append(float(results["energy_std"]) / len(a))
+            elif m.startswith("rms_"):
+                per_atom = results["force_dev" if m == "rms_force_dev" else "atom_energy_std"]
+                rows[m].append(float(np.sqrt(np.mean(np.square(per_atom)))))
             else:
                 rows[m].append(float(results[m]))
         if progress is not None:
@@ -111,7 +117,7 @@ def plot_calibration(report: dict, per_frame: dict[str, np.ndarray], path: Path)
         ax.plot(b["uncertainty"], b["force_rmse"], "o-", color="tab:red", label="binned RMS error")
         rho = report["spearman"][m]
         ax.set_title(f"{m}\nSpearman ρ = {'n/a' if rho is None else f'{rho:.3f}'}", fontsize=10)
-        unit = "eV/Å" if m == "max_force_dev" else "eV/atom" if m == "energy_std_per_atom" else "eV"
+        unit = "eV/atom" if m == "energy_std_per_atom" else "eV" if "energy" in m else "eV/Å"
         ax.set_xlabel(f"predicted uncertainty ({unit})")
         ax.set_ylabel("true force RMSE per frame (eV/Å)")
         if (u > 0).all() and (error > 0).all():

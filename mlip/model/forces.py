@@ -32,8 +32,9 @@ def _head_count(model) -> int:
 def energy_forces_stress(model, graph: AtomicGraph, training: bool = False) -> dict[str, Tensor]:
     """``energy`` [B], ``node_energy`` [N], ``forces`` [N,3], ``stress`` [B,6] (ASE sign, eV/Å^3,
     Voigt xx,yy,zz,yz,xz,xy; zero for cells of zero volume); for a shallow ensemble
-    (``readout_heads`` K > 1) also ``head_energy_dev`` [B, K], each head's energy minus the mean
-    (summed per atom, so no cancellation of large totals; forces and stress are the mean's).
+    (``readout_heads`` K > 1) also ``head_node_dev`` [N, K], each head's per-atom energy minus
+    their mean, and ``head_energy_dev`` [B, K], its sum per frame (no cancellation of large
+    totals); forces and stress are those of the mean.
 
     With g_e = dE/d(edge_vec_e): F_i = sum_{e: i centre} g_e - sum_{e: i neighbour} g_e, and
     stress = (1/V) sum_e sym(edge_vec_e ⊗ g_e) (the strain derivative, as every edge vector
@@ -47,12 +48,13 @@ def energy_forces_stress(model, graph: AtomicGraph, training: bool = False) -> d
         pos = graph.positions.to(dtype)
         edge_vec = (pos.index_select(0, j) - pos.index_select(0, i) + graph.shifts.to(dtype)).detach()
         edge_vec.requires_grad_(True)
-        head_energy = None
+        head_energy = head_node_dev = None
         if _head_count(model) > 1:
             heads = model.head_node_energies(graph.species, graph.edge_index, edge_vec)  # [N, K]
             node_energy = heads.mean(1)
+            head_node_dev = heads - node_energy.unsqueeze(1)
             head_energy = torch.zeros(b, heads.shape[1], dtype=heads.dtype, device=heads.device).index_add(
-                0, graph.batch, heads - node_energy.unsqueeze(1))
+                0, graph.batch, head_node_dev)
         else:
             node_energy = model(graph.species, graph.edge_index, edge_vec)
         energy = torch.zeros(b, dtype=node_energy.dtype, device=node_energy.device).index_add(0, graph.batch, node_energy)
@@ -74,6 +76,7 @@ def energy_forces_stress(model, graph: AtomicGraph, training: bool = False) -> d
     out = {"energy": energy, "node_energy": node_energy, "forces": forces, "stress": stress}
     if head_energy is not None:
         out["head_energy_dev"] = head_energy
+        out["head_node_dev"] = head_node_dev
     if not training:
         out = {k: v.detach() for k, v in out.items()}
     return out

@@ -60,8 +60,10 @@ class LossWeights(StrictModel):
     energy: float = Field(1.0, ge=0, description="weight of the per-atom energy MSE, (eV/atom)^2")
     forces: float = Field(10.0, ge=0, description="weight of the force-component MSE, (eV/Å)^2")
     stress: float = Field(1.0, ge=0, description="weight of the stress MSE, (eV/Å^3)^2")
-    head_nll: float = Field(1.0, ge=0, description="weight of the shallow-ensemble Gaussian NLL of the "
-                            "per-atom energy (model.readout_heads > 1 only)")
+    head_nll: float = Field(0.0, ge=0, description="weight of the shallow-ensemble Gaussian NLL of the "
+                            "frame's energy per atom (model.readout_heads > 1 only)")
+    head_force_nll: float = Field(1.0, ge=0, description="weight of the Gaussian NLL of each atom's force "
+                                  "error with the heads' per-atom energy spread as its std (readout_heads > 1)")
 
 
 class LateStage(StrictModel):

@@ -10,8 +10,9 @@ import torch
 
 from mlip.train.config import LossConfig, LossWeights
 
-TERMS = ("energy", "forces", "stress", "head_nll")
+TERMS = ("energy", "forces", "stress", "head_nll", "head_force_nll")
 NLL_VARIANCE_FLOOR = 1e-8  # (eV/atom)^2 added to the heads' variance: a std floor of 0.1 meV/atom
+FORCE_NLL_VARIANCE_FLOOR = 1e-6  # (eV/Å)^2: a floor of 1 meV/Å on the per-atom force std
 
 
 def _penalty(diff: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
@@ -32,6 +33,8 @@ def loss_terms(pred: dict, graph, kind: str = "mse", delta: float = 0.01) -> dic
     if graph.forces is not None:
         d = pred["forces"] - graph.forces
         out["forces"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
+        if "head_node_dev" in pred:
+            out["head_force_nll"] = (head_force_nll(pred, graph).sum(), torch.tensor(float(d.shape[0])))
     if graph.stress is not None and "stress" in pred:
         has = ~torch.isnan(graph.stress).any(dim=1)
         d = pred["stress"][has] - graph.stress[has]
@@ -47,6 +50,16 @@ def head_nll(pred: dict, graph) -> torch.Tensor:
     var = (pred["head_energy_dev"] / n_atoms.unsqueeze(1)).square().mean(1) + NLL_VARIANCE_FLOOR
     err = (pred["energy"].detach() - graph.energy) / n_atoms
     return 0.5 * (var.log() + err.square() / var)
+
+
+def head_force_nll(pred: dict, graph) -> torch.Tensor:
+    """Gaussian NLL per atom of its force error, with the heads' per-atom energy spread as the
+    force std: 0.5 (log s_i^2 + |F_i - F_i^ref|^2 / (3 s_i^2)), s_i^2 = var_k(E_ik) read in (eV/Å)^2.
+    The forces are detached: this term only teaches the heads' local spread where forces go wrong,
+    which the deployed model then reports at no extra cost (no per-head forces are needed)."""
+    var = pred["head_node_dev"].square().mean(1) + FORCE_NLL_VARIANCE_FLOOR
+    err2 = (pred["forces"].detach() - graph.forces).square().mean(1)
+    return 0.5 * (var.log() + err2 / var)
 
 
 def weighted_loss(terms: dict, counts: dict[str, float], weights: LossWeights) -> torch.Tensor:
