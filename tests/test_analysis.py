@@ -110,7 +110,8 @@ def test_arrhenius_over_runs_and_density(tmp_path):
     for k, t in enumerate((300.0, 600.0)):
         d = 0.5 * np.exp(-ea / R * (1 / t - 1 / 600.0))
         frames = random_walk(n=32, n_frames=120, d_a2_ps=d, seed=k)
-        vol = [[i * 0.1, t, 0, 0, 0, 1.0, 15.0**3 * (1 + 0.001 * np.sin(i))] for i in range(40)]
+        grow = 0.0 if t == 300.0 else 0.002  # the 600 K box is still expanding
+        vol = [[i * 0.1, t, 0, 0, 0, 1.0, 15.0**3 * (1 + 0.001 * np.sin(i) + grow * i)] for i in range(40)]
         write_run(tmp_path / f"walk_T{t:g}", frames, system="walkers", temperature_K=t,
                   equilibration=vol, formula_unit="Li")
     written = analyze(tmp_path, tmp_path / "out", FAST)
@@ -125,6 +126,8 @@ def test_arrhenius_over_runs_and_density(tmp_path):
     vm = dens.get("partial_molar_volume")
     assert vm.mean == pytest.approx(15.0**3 * 1e-30 * 6.02214076e23 / 32, rel=2e-3)
     assert dens.get("li_to_sei_ratio").mean == 1.0
+    assert rho.meta["equilibrated"] is True
+    assert load_result(written["walk_T600/density"]).get("density").meta["equilibrated"] is False
     assert (tmp_path / "out" / "analysis" / "arrhenius_walkers.png").is_file()
 
 

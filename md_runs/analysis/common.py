@@ -17,6 +17,7 @@ def run_provenance(run: Run, window_ps: tuple[float, float] | None = None, **ext
         "run": str(run.path), "run_name": info.name, "system": info.system, "protocol": info.protocol,
         "model": info.model, "model_sha256": info.model_sha256, "engine": info.engine,
         "ensemble": info.ensemble, "temperature_K": info.temperature_K, "n_frames": len(run.frames),
+        "formula_unit": info.formula_unit, "surface_normal": info.surface_normal,
     }
     if window_ps is not None:
         out["time_window_ps"] = [float(window_ps[0]), float(window_ps[1])]

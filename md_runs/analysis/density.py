@@ -23,6 +23,8 @@ from mlip.errors import UserError
 AMU_KG = 1.66053906660e-27
 NA = 6.02214076e23
 EQUILIBRATION_THERMO = Path("equilibration") / "thermo.csv"
+#: a volume changing by less than this fraction over the averaging window counts as equilibrated
+EQUILIBRATED_VOLUME_CHANGE = 0.01
 
 
 def formula_units(symbols: list[str], formula_unit: str, where: str) -> int:
@@ -53,7 +55,13 @@ def density_result(run: Run, config: AnalysisConfig, png: Path) -> AnalysisResul
     mass = float(atoms.get_masses().sum()) * AMU_KG
     rho = mass / (v_mean * 1e-30)
     temperature = run.info.temperature_K
-    meta = {"temperature_K": temperature, "system": run.info.system}
+    # a volume still drifting over the window is not an equilibrium density: say so in the meta
+    t_win = time[start:]
+    drift = float(np.polyfit(t_win, vol[start:], 1)[0]) if np.ptp(t_win) > 0 else 0.0
+    change = abs(drift * float(np.ptp(t_win)))
+    equilibrated = bool(change < max(3 * v_err, EQUILIBRATED_VOLUME_CHANGE * v_mean))
+    meta = {"temperature_K": temperature, "system": run.info.system, "equilibrated": equilibrated,
+            "volume_drift_A3_per_ps": drift}
     quantities: dict = {"density": Quantity(rho, rho * v_err / v_mean, "kg/m3", "NPT mean volume", dict(meta))}
     if run.info.formula_unit:
         n_fu = formula_units(atoms.get_chemical_symbols(), run.info.formula_unit, str(run.path))
@@ -69,7 +77,7 @@ def density_result(run: Run, config: AnalysisConfig, png: Path) -> AnalysisResul
     ax.axhline(v_mean, ls="--", color="k", label=f"ρ = {rho:.0f} kg/m³")
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("volume (Å³)")
-    ax.set_title(f"NPT volume: {run.info.name}")
+    ax.set_title(f"NPT volume: {run.info.name}" + ("" if equilibrated else " (still drifting)"))
     ax.legend(fontsize=7)
     save_png(fig, png)
     return AnalysisResult("density", quantities, {"volume": {"time_ps": time.tolist(), "volume_A3": vol.tolist()}},

@@ -35,6 +35,8 @@ YEH_HUMMER_XI = 2.837297
 SOLVENTS = ("EC", "DMC")
 #: MSD ~ t^alpha with alpha above this over the fit window counts as diffusive (meta ``diffusive``)
 DIFFUSIVE_EXPONENT = 0.8
+#: ... and its MSD at the end of the window above this (Å^2): beyond thermal vibration, half a Li hop
+DIFFUSIVE_MSD_A2 = 2.0
 
 
 def unwrapped_displacements(frames: list[Atoms]) -> np.ndarray:
@@ -88,7 +90,8 @@ def tracer_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisCon
     q = Quantity(float(samples.mean()), float(samples.std(ddof=1)), "m2/s", "MSD, kinisi Bayesian regression",
                  {"n_tracers": int(n), "fit_window_ps": window,
                   "msd_intercept_A2": float(np.mean(intercept.values)) if intercept is not None else 0.0,
-                  "msd_exponent": alpha, "diffusive": bool(alpha > DIFFUSIVE_EXPONENT)})
+                  "msd_exponent": alpha, "msd_end_A2": float(m_fit[-1]),
+                  "diffusive": bool(alpha > DIFFUSIVE_EXPONENT and m_fit[-1] > DIFFUSIVE_MSD_A2)})
     return q, table
 
 
