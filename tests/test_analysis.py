@@ -154,6 +154,9 @@ def test_profiles_of_li_ec_interface(tmp_path):
     metal = spec.get("species_count", species="Li(metal)").mean
     ionic = spec.quantities["species_count"]
     assert metal >= 14 and metal + sum(q.mean for q in ionic if q.meta["species"] == "Li+") == 16
+    # an interface without phases in run.json gets regions from the first frame's Li species
+    diff = load_result(written["iface/diffusion"])
+    assert diff.get("li_diffusivity", region="metal").meta["n_tracers"] == metal
 
 
 def test_sei_growth_from_f_adsorbing_on_li(tmp_path):

@@ -32,6 +32,23 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).strip("_") or "run"
 
 
+def interface_regions(first) -> dict:
+    """Regions of an interface run without ``phases``, from each Li's species in the first frame:
+    ``metal`` (Li(metal)), ``sei`` (Li bound to an SEI unit; meta ``phase`` = the commonest unit)
+    and ``electrolyte`` (Li+)."""
+    import numpy as np
+
+    from md_runs.analysis.species import LI_ION, LI_METAL, SEI_VOLUME_A3
+
+    labels = first.atom_species
+    sei = np.isin(labels, list(SEI_VOLUME_A3))
+    out = {"metal": (np.flatnonzero(labels == LI_METAL), {}), "electrolyte": (np.flatnonzero(labels == LI_ION), {})}
+    if sei.any():
+        names, counts = np.unique(labels[sei], return_counts=True)
+        out["sei"] = (np.flatnonzero(sei), {"phase": str(names[np.argmax(counts)])})
+    return out
+
+
 def _analyze_run(run, config: AnalysisConfig, folder: Path) -> dict[str, AnalysisResult]:
     import numpy as np
 
@@ -57,7 +74,10 @@ def _analyze_run(run, config: AnalysisConfig, folder: Path) -> dict[str, Analysi
         if len(comps):
             molecules[name] = [np.flatnonzero(first.component == c) for c in comps]
     liquid = run.info.surface_normal is None and bool(molecules)
-    results["diffusion"] = diffusion_result(run, config, folder / "diffusion.png", molecules, liquid)
+    regions = None
+    if run.info.surface_normal is not None and not run.info.phases:
+        regions = interface_regions(first)
+    results["diffusion"] = diffusion_result(run, config, folder / "diffusion.png", molecules, liquid, regions)
     if (run.path / EQUILIBRATION_THERMO).is_file():
         results["density"] = density_result(run, config, folder / "density.png")
     return results

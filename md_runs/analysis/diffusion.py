@@ -145,8 +145,11 @@ def yeh_hummer(q: Quantity, temperature: float, volume_A3: float, eta: float | N
 
 
 def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dict[str, list[np.ndarray]] | None = None,
-                     liquid: bool = False) -> AnalysisResult:
-    """Li tracer D (all Li and per phase), solvent D (liquids), NE and EH conductivity, Haven ratio."""
+                     liquid: bool = False, regions: dict[str, tuple[np.ndarray, dict]] | None = None) -> AnalysisResult:
+    """Li tracer D (all Li and per region), solvent D, NE and EH conductivity, Haven ratio.
+
+    ``regions`` maps a region name to (atom indices, extra meta); default: ``run.json`` phases.
+    """
     n_frames = len(run.frames)
     if n_frames < config.min_frames:
         raise UserError(f"only {n_frames} frames; the MSD analysis needs at least {config.min_frames}", str(run.path))
@@ -156,29 +159,23 @@ def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dic
     atoms = run.frames[0]
     symbols = np.array(atoms.get_chemical_symbols())
     li = np.flatnonzero(symbols == "Li")
-    if len(li) == 0:
-        raise UserError("no Li atoms: nothing to diffuse", str(run.path))
+    if len(li) == 0 and not molecules:
+        raise UserError("neither Li nor solvent molecules: nothing to diffuse", str(run.path))
+    if regions is None:
+        regions = {name: (np.asarray(idx, int), {}) for name, idx in run.info.phases.items()}
     disp = unwrapped_displacements(run.frames)
     others = np.setdiff1d(np.arange(len(atoms)), li)
-    drift = disp[:, others].mean(axis=1) if len(others) else None
+    drift = disp[:, others].mean(axis=1) if len(others) and len(li) else None
     temperature = run.info.temperature_K
     volumes = np.array([f.get_volume() for f in run.frames])
     volume = float(volumes.mean())
     eta = _viscosity(config, run.info.system)
-
-    d_all, msd_table = tracer_diffusivity(disp[:, li], interval, config, drift)
-    d_all.meta.update({"region": "all", "temperature_K": temperature})
-    if liquid:
-        yeh_hummer(d_all, temperature, volume, eta)
-    diffusivities = [d_all]
-    for region, indices in run.info.phases.items():
-        sel = np.intersect1d(li, np.asarray(indices, int))
-        if len(sel):
-            q, _ = tracer_diffusivity(disp[:, sel], interval, config, drift)
-            q.meta.update({"region": region, "temperature_K": temperature})
-            diffusivities.append(q)
-    quantities: dict = {"li_diffusivity": diffusivities}
-
+    quantities: dict = {}
+    tables: dict = {}
+    if len(li):
+        tables, d_sigma = _li_transport(disp, li, drift, interval, temperature, volumes, config, regions, quantities)
+        if liquid:
+            yeh_hummer(quantities["li_diffusivity"][0], temperature, volume, eta)
     if molecules:
         solvent = []
         for name, members in molecules.items():
@@ -187,13 +184,34 @@ def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dic
             q.meta.update({"species": name, "temperature_K": temperature})
             solvent.append(yeh_hummer(q, temperature, volume, eta) if liquid else q)
         quantities["solvent_diffusivity"] = solvent
+    if tables:
+        _plot(tables, quantities["li_diffusivity"][0], d_sigma, run, png)
+    else:
+        _plot_solvent(quantities["solvent_diffusivity"], run, png)
+    window = (float(run.times_ps[0]), float(run.times_ps[-1]))
+    return AnalysisResult("diffusion", quantities, tables,
+                          run_provenance(run, window, liquid=liquid, volume_A3=volume), [png.name])
 
+
+def _li_transport(disp, li, drift, interval, temperature, volumes, config, regions, quantities) -> tuple[dict, float]:
+    """Li tracer D (all + regions), conductivities, Haven ratio and concentration into ``quantities``."""
+    volume = float(volumes.mean())
+    d_all, msd_table = tracer_diffusivity(disp[:, li], interval, config, drift)
+    d_all.meta.update({"region": "all", "temperature_K": temperature})
+    diffusivities = [d_all]
+    for region, (indices, meta) in regions.items():
+        sel = np.intersect1d(li, indices)
+        if len(sel):
+            q, _ = tracer_diffusivity(disp[:, sel], interval, config, drift)
+            q.meta.update({"region": region, "temperature_K": temperature, **meta})
+            diffusivities.append(q)
+    quantities["li_diffusivity"] = diffusivities
     d_li = disp[:, li] - (drift[:, None, :] if drift is not None else 0.0)
     q_sigma, coll_table = collective_diffusivity(d_li, interval, config)
     d_sigma, d_sigma_err = q_sigma.mean, q_sigma.std
     n_li = len(li)
     factor = n_li * E**2 / (volume * 1e-30 * KB * temperature)
-    d_star = d_all.meta.get("pbc_value", d_all.mean)
+    d_star = d_all.mean
     quantities["li_conductivity"] = [
         Quantity(factor * d_star, factor * d_all.std, "S/m", "Nernst-Einstein", {"temperature_K": temperature}),
         Quantity(factor * d_sigma, factor * d_sigma_err, "S/m", "Einstein-Helfand (collective MSD, block average)",
@@ -207,7 +225,21 @@ def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dic
     conc = n_li / (volume * 1e-30) / NA
     quantities["li_concentration"] = Quantity(conc, float(conc * volumes.std() / volume), "mol/m3",
                                               "N_Li / (N_A V)", {"temperature_K": temperature})
+    return {"msd": msd_table, "collective_msd": coll_table}, d_sigma
 
+
+def _plot_solvent(solvent: list[Quantity], run: Run, png: Path) -> None:
+    fig, (ax,) = figure(1, 4.8, 3.6)
+    ax.bar([q.meta["species"] for q in solvent], [q.mean for q in solvent], yerr=[q.std for q in solvent])
+    ax.set_ylabel("centre-of-mass D (m²/s)")
+    ax.set_title(f"solvent diffusion: {run.info.name}", fontsize=9)
+    save_png(fig, png)
+
+
+def _plot(tables: dict, d_all: Quantity, d_sigma: float, run: Run, png: Path) -> None:
+    msd_table, coll_table = tables["msd"], tables["collective_msd"]
+    d_star = d_all.meta.get("pbc_value", d_all.mean)
+    temperature = run.info.temperature_K
     fig, axes = figure(2, 4.8, 3.6)
     t = np.array(msd_table["time_ps"])
     axes[0].errorbar(t, msd_table["msd_A2"], yerr=msd_table["msd_std_A2"], fmt=".", ms=3, label="Li MSD")
@@ -225,6 +257,3 @@ def diffusion_result(run: Run, config: AnalysisConfig, png: Path, molecules: dic
     axes[1].legend(fontsize=7)
     fig.suptitle(f"diffusion: {run.info.name} at {temperature:g} K", fontsize=9)
     save_png(fig, png)
-    window = (float(run.times_ps[0]), float(run.times_ps[-1]))
-    return AnalysisResult("diffusion", quantities, {"msd": msd_table, "collective_msd": coll_table},
-                          run_provenance(run, window, liquid=liquid, volume_A3=volume), [png.name])
