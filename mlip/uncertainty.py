@@ -120,9 +120,18 @@ def plot_calibration(report: dict, per_frame: dict[str, np.ndarray], path: Path)
         unit = "eV/atom" if m == "energy_std_per_atom" else "eV" if "energy" in m else "eV/Å"
         ax.set_xlabel(f"predicted uncertainty ({unit})")
         ax.set_ylabel("true force RMSE per frame (eV/Å)")
+        if m.startswith("rms_"):  # a per-frame force RMSE prediction: calibrated points lie on y = x
+            lo, hi = min(u.min(), error.min()), max(u.max(), error.max())
+            ax.plot([lo, hi], [lo, hi], "--", color="grey", lw=1, label="y = x")
         if (u > 0).all() and (error > 0).all():
+            from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
             ax.set_xscale("log")
             ax.set_yscale("log")
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(FormatStrFormatter("%g"))
+                axis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=8)
     fig.suptitle(f"{report['kind']}: {report['n_frames']} frames", fontsize=11)
     fig.tight_layout()
