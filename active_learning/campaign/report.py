@@ -9,11 +9,11 @@ from rich.table import Table
 
 COLUMNS = (  # key, header, scale, format
     ("iteration", "iter", 1, "d"), ("phase", "phase", None, "s"), ("oracle_calls", "oracle calls", 1, "d"),
-    ("explored", "explored", 1, "d"), ("accurate_fraction", "accurate", 100, ".1f"),
-    ("candidate_fraction", "candidate", 100, ".1f"), ("selected", "selected", 1, "d"),
-    ("labelled", "labelled", 1, "d"), ("failed_fraction", "failed", 100, ".1f"),
-    ("labelled_total", "data", 1, "d"), ("test_energy_mae_per_atom", "E MAE meV/at", 1000, ".2f"),
-    ("test_force_mae", "F MAE meV/Å", 1000, ".1f"),
+    ("explored", "explored", 1, "d"), ("accurate_fraction", "accurate %", 100, ".1f"),
+    ("candidate_fraction", "candidate %", 100, ".1f"), ("selected", "selected", 1, "d"),
+    ("labelled", "labelled", 1, "d"), ("failed_fraction", "failed %", 100, ".1f"),
+    ("labelled_total", "train set", 1, "d"), ("test_energy_mae_per_atom", "test E MAE meV/at", 1000, ".2f"),
+    ("test_force_mae", "test F MAE meV/Å", 1000, ".1f"),
 )
 
 
@@ -31,8 +31,7 @@ def print_table(rows: list[dict], console: Console | None = None, title: str = "
     for row in rows:
         table.add_row(*(_cell(row, k, s, f) for k, _, s, f in COLUMNS))
     (console or Console()).print(table)
-    print_note = "accurate/candidate/failed in %; test errors of the committee mean on the held-out set"
-    (console or Console()).print(f"[dim]{print_note}[/]")
+    (console or Console()).print("[dim]test errors: the committee's mean on the fixed held-out set[/]")
 
 
 def write_plots(rows: list[dict], out_dir: Path) -> list[Path]:

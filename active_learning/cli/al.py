@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +19,7 @@ from rich.console import Console
 from mlip.errors import UserError
 
 al_app = typer.Typer(no_args_is_help=True, help="Active-learning campaigns: init, run, submit, status, resume.")
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=180)  # logs and pipes get the whole table
 
 
 @al_app.command("init")
