@@ -308,3 +308,16 @@ def test_check_dfn_with_samples_and_unphysical_values(tmp_path):
     out = export_pybamm([lif_results(tmp_path / "b", 1e-8)], tmp_path / "absurd.json")
     report = check_pybamm(out, tmp_path / "check2", cycles=1)
     assert report["runs"][0]["overrides"] == {} and any("nothing was clipped" in w for w in report["warnings"])
+
+
+def test_zero_sei_thickness_is_not_exported(tmp_path):
+    """A formation run too short to grow an SEI measures thickness 0: PyBaMM divides by the initial
+    thickness, so the exporter keeps the base set's value and says why, and the check still runs."""
+    folder = lif_results(tmp_path / "a", temps=(500.0, 600.0))
+    AnalysisResult("profiles", {"sei_thickness": Quantity(0.0, None, "m", "equivalent thickness", {"time_ps": 0.2})},
+                   provenance={"system": "li100|EC"}).save(folder / "li100_EC_T400" / "profiles.json")
+    doc = build_export([folder])
+    assert N.L_SEI0 not in doc["parameters"]
+    assert "not positive" in doc["not_provided"][N.L_SEI0]
+    export = export_pybamm([folder], tmp_path / "sei.json")
+    assert sei_growth(export) > 0

@@ -94,9 +94,9 @@ def _solve(path: Path, overrides: dict, option: str, model_name: str, steps: lis
     experiment = make_experiment(steps, cycles)
     try:
         sol = pybamm.Simulation(model, parameter_values=values, experiment=experiment).solve()
-    except pybamm.SolverError as exc:
-        raise UserError(f"PyBaMM {model_name} with SEI option '{option}' failed ({str(exc)[:200]}) "
-                        f"with {shown}") from None
+    except (pybamm.SolverError, pybamm.ModelError, ArithmeticError, ValueError) as exc:
+        raise UserError(f"PyBaMM {model_name} with SEI option '{option}' failed "
+                        f"({type(exc).__name__}: {str(exc)[:200]}) with {shown}") from None
     summary = sol.summary_variables if sol is not None else None
     n_done = 0 if summary is None else len(summary.cycle_number)
     if n_done == 0:

@@ -156,9 +156,13 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None,
             ("li_to_sei_ratio", (N.Z_SEI,), SEI_SIDE),
             ("sei_thickness", (N.L_SEI0,), SEI_SIDE + ("mixed", "metal"))):
         used = _pick(points, quantity, regions)
+        est = _plain(used, t_ref) if used else None
         for t in targets:
-            if used:
-                out.uncertainty[t] = _entry(t, _plain(used, t_ref), used, t_ref)
+            if est is not None and est.mean > 0:
+                out.uncertainty[t] = _entry(t, est, used, t_ref)
+            elif est is not None:  # e.g. no SEI layer formed yet: PyBaMM needs a positive value
+                missing(t, quantity, f"the analysis measured {quantity} = {est.mean:g} (not positive); "
+                                     "PyBaMM needs a positive value, so the base set's is kept")
             else:
                 missing(t, quantity)
 
