@@ -15,7 +15,7 @@ import numpy as np
 from ase import Atoms
 
 from active_learning.campaign.config import CampaignConfig, oracle_fingerprint
-from active_learning.campaign.store import CampaignStore, frames_t, sqlite_url
+from active_learning.campaign.store import CampaignStore, sqlite_url
 from mlip.config import dump_config, load_config, read_yaml, validate
 from mlip.errors import UserError
 
