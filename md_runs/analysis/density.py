@@ -62,7 +62,8 @@ def density_result(run: Run, config: AnalysisConfig, png: Path) -> AnalysisResul
     equilibrated = bool(change < max(3 * v_err, EQUILIBRATED_VOLUME_CHANGE * v_mean))
     meta = {"temperature_K": temperature, "system": run.info.system, "equilibrated": equilibrated,
             "volume_drift_A3_per_ps": drift}
-    quantities: dict = {"density": Quantity(rho, rho * v_err / v_mean, "kg/m3", "NPT mean volume", dict(meta))}
+    method = "NPT mean volume" if np.ptp(vol) > 0 else "fixed volume (the equilibration was not NPT)"
+    quantities: dict = {"density": Quantity(rho, rho * v_err / v_mean, "kg/m3", method, dict(meta))}
     if run.info.formula_unit:
         n_fu = formula_units(atoms.get_chemical_symbols(), run.info.formula_unit, str(run.path))
         vm = v_mean * 1e-30 * NA / n_fu
