@@ -14,8 +14,9 @@ from md_runs.analysis import AnalysisConfig, analyze
 from md_runs.analysis.arrhenius import R, arrhenius_fit
 from md_runs.analysis.result import load_result
 from md_runs.analysis.species import species_counts
-from md_runs.builders import electrolyte_box, ledc_box, li_interface, li_slab, sei_phase
+from md_runs.builders import add_fragment, electrolyte_box, ledc_box, li_interface, li_slab, sei_phase
 from md_runs.trajectory import THERMO_COLUMNS, RunInfo, write_run_info
+from mlip.errors import UserError
 
 FAST = AnalysisConfig(mcmc_samples=200)
 
@@ -102,6 +103,16 @@ def test_arrhenius_fit_recovers_activation_energy():
     assert abs(fit["Ea_J_mol"] - ea) < 3 * fit["Ea_std_J_mol"]
     assert fit["Ea_std_J_mol"] < 0.1 * ea
     assert abs(fit["ln_D0"] - np.log(d0)) < 3 * fit["ln_D0_std"]
+    with pytest.raises(UserError, match="two different temperatures"):
+        arrhenius_fit([300.0, 300.0], [1e-9, 2e-9], [1e-10, 1e-10])
+
+
+@pytest.mark.parametrize("fragment, name", [("C2H4", "C2H4"), ("ring_opened_EC", "ring_opened_EC"), ("CO", "CO"),
+                                            ("CO3", "Li2CO3"), ("Li2O", "Li2O")])
+def test_species_names_of_fragments_on_li(fragment, name):
+    atoms = add_fragment(li_interface(), fragment, seed=1)
+    counts = species_counts(atoms)
+    assert counts[name] == 1 and counts["EC"] >= 2
 
 
 def test_arrhenius_over_runs_and_density(tmp_path):
