@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import Field
+
+import md_runs
 from rich.console import Console
 from rich.rule import Rule
 
@@ -24,6 +26,7 @@ from mlip.utils import provenance, write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 SCALES = {"quick": CONFIG_DIR / "quickstart.yaml", "production": CONFIG_DIR / "quickstart_production.yaml"}
+MD_CONFIG_DIR = Path(md_runs.__file__).resolve().parent / "configs"
 DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 
 console = Console()

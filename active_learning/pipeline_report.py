@@ -41,7 +41,81 @@ def data_section(report: Report, record: dict) -> None:
     s.link(Path(record["metrics"]), "test metrics (JSON)").link(Path(record["stats"]), "dataset statistics (JSON)")
 
 
-SECTIONS = {"data": data_section}
+def campaign_section(report: Report, record: dict) -> None:
+    s = report.section("2. Active learning (GFN1-xTB oracle, local executor)")
+    s.text(f"{record['iterations']} iteration(s) after the first committee; {record['oracle_calls']} oracle "
+           f"calls; {record['labelled']} labelled frames; stopped by: {record['stopped_by']}. "
+           "Trust levels and budget: campaign/campaign.yaml. The committee is deployed as "
+           f"{record['model']}.")
+    cols = [("iteration", "iteration", 1), ("phase", "phase", 1), ("explored", "explored", 1),
+            ("accurate_fraction", "accurate", 1), ("candidate_fraction", "candidate", 1),
+            ("failed", "failed jobs", 1), ("oracle_calls", "oracle calls", 1), ("labelled", "labelled", 1),
+            ("test_energy_mae_per_atom", "test E MAE (meV/atom)", 1000), ("test_force_mae", "test F MAE (meV/Å)", 1000)]
+    cols = [c for c in cols if any(c[0] in r for r in record["table"])]
+    rows = [[(r.get(k) * f if isinstance(r.get(k), float) else r.get(k)) for k, _, f in cols] for r in record["table"]]
+    s.table([label for _, label, _ in cols], rows)
+    for plot in record["plots"]:
+        s.image(Path(plot), "campaign: " + Path(plot).stem.replace("_", " "))
+    s.link(Path(record["folder"]) / "campaign.yaml", "campaign config")
+
+
+def md_section(title: str):
+    def section(report: Report, record: dict) -> None:
+        from md_runs.trajectory import read_run_info, read_thermo_csv
+
+        s = report.section(title)
+        rows = []
+        for run in map(Path, record["runs"]):
+            info = read_run_info(run)
+            thermo = read_thermo_csv(run / "thermo.csv")
+            t = thermo.get("temperature_K")
+            rows.append([info.name, info.engine, info.system, info.temperature_K, info.steps_done,
+                         info.steps_done * info.timestep_fs / 1000, float(t.mean()) if t is not None and len(t) else None])
+            for plot in sorted(run.glob("*.png")):
+                s.image(plot, f"{info.name}: {plot.stem.replace('_', ' ')}")
+            s.link(run / "run.json", f"{info.name}/run.json")
+        s.blocks.insert(0, ("table", (["run", "engine", "system", "T target (K)", "steps", "time (ps)",
+                                        "T mean (K)"], rows)))
+    return section
+
+
+def analysis_section(report: Report, record: dict) -> None:
+    from md_runs.analysis.result import load_result
+
+    s = report.section("5. Analysis: species, profiles, Li diffusion, Arrhenius")
+    rows = []
+    for name, path in record["results"].items():
+        result = load_result(path)
+        for qname, value in result.quantities.items():
+            for q in value if isinstance(value, list) else [value]:
+                where = ", ".join(f"{k}={v}" for k, v in q.meta.items() if k in ("species", "region", "temperature_K", "phase", "law", "of"))
+                rows.append([name, qname, where, q.mean, q.std, q.unit])
+        plot = Path(path).with_suffix(".png")  # every analysis draws <kind>.png beside <kind>.json
+        if plot.is_file():
+            s.image(plot, name.replace("/", ": ").replace("_", " "))
+        s.link(Path(path), f"{name}.json")
+    s.blocks.insert(0, ("table", (["result", "quantity", "where", "mean", "std", "unit"], rows)))
+
+
+def export_section(report: Report, record: dict) -> None:
+    s = report.section("6. PyBaMM parameters (with uncertainty) and the PyBaMM check")
+    doc = _json(record["export"])
+    rows = [[name, u.get("mean"), u.get("std"), u.get("unit", "")] for name, u in doc.get("uncertainty", {}).items()]
+    s.table(["PyBaMM parameter", "mean", "std", "unit"], rows)
+    s.table(["not provided", "why"], [[k, v] for k, v in doc.get("not_provided", {}).items()])
+    s.text(f"Checked with PyBaMM ({record.get('check_option')}) on {doc.get('base')}: capacity fade and SEI "
+           "thickness at the exported means with the uncertainty band.")
+    for plot in record["plots"]:
+        s.image(Path(plot), "PyBaMM: " + Path(plot).stem.replace("_", " "))
+    s.link(Path(record["export"]), "sei.json (pybamm.ParameterValues on the base set)")
+    s.link(Path(record["bpx"]), "sei.bpx.json (BPX, User-defined section)")
+    s.link(Path(record["check_dir"]) / "check.json", "check.json")
+
+
+SECTIONS = {"data": data_section, "campaign": campaign_section,
+            "sei_formation": md_section("3. SEI formation MD"),
+            "li_transport": md_section("4. Li transport MD"),
+            "analysis": analysis_section, "export": export_section}
 
 
 def write_report(pipe: Pipeline) -> tuple[Path, Path]:

@@ -42,6 +42,97 @@ def data_and_model(pipe: Pipeline) -> dict:
             "plots": [str(p) for p in plots]}
 
 
+def _merged(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def active_learning(pipe: Pipeline) -> dict:
+    """A GFN1-xTB campaign on the local executor (``configs/campaign_quick.yaml`` + overrides)."""
+    from active_learning.campaign import init_campaign, run_campaign
+    from active_learning.pipeline import CONFIG_DIR
+    from mlip.config import read_yaml
+
+    folder = pipe.out / "campaign"
+    if not (folder / "campaign.yaml").exists():
+        base = read_yaml(CONFIG_DIR / "campaign_quick.yaml")
+        config = _merged(base, {"seed": pipe.cfg.seed, **pipe.cfg.campaign})
+        # relative paths in the shipped config are relative to the configs folder
+        config["initial_data"] = [str((CONFIG_DIR / p).resolve()) for p in config["initial_data"]]
+        if config.get("test_data"):
+            config["test_data"] = str((CONFIG_DIR / config["test_data"]).resolve())
+        init_campaign(config, folder)
+    summary = run_campaign(folder, max_iterations=pipe.cfg.al_iterations)
+    rows = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in summary.table]
+    return {"folder": str(folder), "iterations": summary.iterations, "stopped_by": summary.stopped_by,
+            "oracle_calls": summary.oracle_calls, "labelled": summary.labelled,
+            "model": str(summary.model) if summary.model else None, "table": rows,
+            "plots": [str(p) for p in sorted((folder / "plots").glob("*.png"))]}
+
+
+def _md(pipe: Pipeline, name: str, protocol: dict) -> dict:
+    from md_runs.protocols import run_protocol
+
+    folder = pipe.out / "md" / name
+    runs = run_protocol(protocol, folder, resume=True)
+    return {"folder": str(folder), "runs": [str(r) for r in runs]}
+
+
+def _protocol(pipe: Pipeline, name: str) -> dict:
+    from active_learning.pipeline import MD_CONFIG_DIR
+    from mlip.config import read_yaml
+
+    return _merged(read_yaml(MD_CONFIG_DIR / f"{name}.yaml"),
+                   {"model": pipe.cfg.model, **getattr(pipe.cfg, name)})
+
+
+def sei_formation(pipe: Pipeline) -> dict:
+    """Li(100) slab + 1 M LiPF6/EC in LAMMPS with the plugin: minimise, equilibrate, NVT."""
+    return _md(pipe, "sei_formation", _protocol(pipe, "sei_formation"))
+
+
+def li_transport(pipe: Pipeline) -> dict:
+    """Li diffusion in an SEI phase at two temperatures (NPT, then NVT)."""
+    return _md(pipe, "li_transport", _protocol(pipe, "li_transport"))
+
+
+def analysis(pipe: Pipeline) -> dict:
+    """Species, profiles, D(T), conductivity, Arrhenius and density of every MD run."""
+    from md_runs.analysis import analyze
+    from md_runs.analysis.config import AnalysisConfig
+    from mlip.config import validate
+
+    config = validate(AnalysisConfig, pipe.cfg.analysis, "quickstart.yaml: analysis")
+    written = analyze(pipe.out / "md", pipe.out, config)
+    return {"folder": str(pipe.out / "analysis"), "results": {k: str(v) for k, v in written.items()}}
+
+
+def export(pipe: Pipeline) -> dict:
+    """PyBaMM parameters (JSON on OKane2022 and BPX) with uncertainty, checked by running PyBaMM."""
+    from md_runs.export import ExportConfig, check_pybamm, export_pybamm
+    from mlip.config import validate
+
+    cfg = validate(ExportConfig, pipe.cfg.export, "quickstart.yaml: export")
+    folder = pipe.out / "export"
+    results = [Path(p) for p in pipe.records["analysis"]["results"].values()]
+    path = export_pybamm(results, folder / "sei.json", base=cfg.base, bpx=folder / "sei.bpx.json",
+                         reference_temperature_K=cfg.reference_temperature_K, sei_phase=cfg.sei_phase,
+                         sei_option=cfg.sei_option)
+    c = cfg.check
+    check = check_pybamm(path, folder / "check", model=c.model, sei_option=cfg.sei_option, cycle=c.cycle,
+                         cycles=c.cycles, samples=c.samples, seed=c.seed)
+    return {"export": str(path), "bpx": str(folder / "sei.bpx.json"), "check_dir": str(folder / "check"),
+            "check_option": check.get("sei_option"),
+            "plots": [str(p) for p in sorted((folder / "check").glob("*.png"))]}
+
+
 PLAN = [
     ("data", "shipped dataset and model", data_and_model),
+    ("campaign", "active learning with GFN1-xTB", active_learning),
+    ("sei_formation", "SEI formation MD (LAMMPS)", sei_formation),
+    ("li_transport", "Li transport MD at two temperatures", li_transport),
+    ("analysis", "analysis", analysis),
+    ("export", "export to PyBaMM and check", export),
 ]

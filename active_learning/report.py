@@ -80,7 +80,11 @@ class Report:
         out = [f"# {self.title}", ""]
         for s in self.sections:
             out += [f"## {s.title}", ""]
+            previous = None
             for kind, value in s.blocks:
+                if previous == "link" and kind != "link":
+                    out.append("")
+                previous = kind
                 if kind == "text":
                     out += [value, ""]
                 elif kind == "code":
