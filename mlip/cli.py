@@ -88,6 +88,10 @@ def evaluate(
         raise UserError("--batch-size must be at least 1")
     dev = pick_device(device)
     potential = load_any_model(model, device=dev)
+    if uncertainty:  # refuse a model without uncertainty before the evaluation pass
+        from mlip.uncertainty import uncertainty_calculator
+
+        calibrated = uncertainty_calculator(model, device=str(dev))
     frames = read_frames(data)
     if not frames:
         raise UserError("no frames to evaluate on", str(data))
@@ -109,7 +113,7 @@ def evaluate(
     if uncertainty:
         from mlip.uncertainty import calibration_report
 
-        report = calibration_report(model, frames, plot_dir or Path("."), device=str(dev))
+        report = calibration_report(calibrated, frames, plot_dir or Path("."), label=str(model))
         rho = ", ".join(f"{m} {'n/a' if r is None else f'{r:.3f}'}" for m, r in report["spearman"].items())
         console.print(f"uncertainty calibration (Spearman ρ vs per-frame force RMSE): {rho}")
         console.print(f"calibration: {report['json']}, {report['png']}")

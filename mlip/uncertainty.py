@@ -141,29 +141,38 @@ def plot_calibration(report: dict, per_frame: dict[str, np.ndarray], path: Path)
     return path
 
 
-def calibration_report(model: Any, frames: Any, out_dir: str | os.PathLike, n_bins: int = 10,
-                       device: str = "cpu", progress: Callable[[int], Any] | None = None) -> dict:
-    """Spearman rank correlation between predicted uncertainty and true per-frame force RMSE, with
-    binned curves; writes ``calibration.json`` and ``calibration.png`` into ``out_dir``.
-
-    ``model``: deployed file, shipped name, checkpoint or Potential with an uncertainty (a committee
-    or ``readout_heads`` > 1); ``frames``: Atoms with reference forces, or a file of them.
-    """
+def uncertainty_calculator(model: Any, device: str = "cpu"):
+    """A :class:`SeimlipCalculator` for ``model``; UserError if it predicts no uncertainty."""
     from mlip.deploy.calculator import SeimlipCalculator
 
     calc = model if isinstance(model, SeimlipCalculator) else SeimlipCalculator(model, device=device)
-    where = str(model) if isinstance(model, (str, os.PathLike)) else None
-    measures = _measures(calc)
-    if not measures:
+    if not _measures(calc):
+        where = str(model) if isinstance(model, (str, os.PathLike)) else None
         raise UserError("this model predicts no uncertainty: calibrate a committee (export several "
                         "checkpoints as one file) or a model trained with readout_heads > 1", where)
+    return calc
+
+
+def calibration_report(model: Any, frames: Any, out_dir: str | os.PathLike, n_bins: int = 10,
+                       device: str = "cpu", progress: Callable[[int], Any] | None = None,
+                       label: str | None = None) -> dict:
+    """Spearman rank correlation between predicted uncertainty and true per-frame force RMSE, with
+    binned curves; writes ``calibration.json`` and ``calibration.png`` into ``out_dir``.
+
+    ``model``: deployed file, shipped name, checkpoint, Potential or SeimlipCalculator with an
+    uncertainty (a committee or ``readout_heads`` > 1); ``frames``: Atoms with reference forces, or a
+    file of them; ``label`` names the model in the report (default: ``model`` when a path/name).
+    """
+    calc = uncertainty_calculator(model, device)
+    where = str(model) if isinstance(model, (str, os.PathLike)) else None
+    measures = _measures(calc)
     frames = _frames(frames)
     if len(frames) < 3:
         raise UserError(f"calibration needs at least 3 labelled frames, got {len(frames)}")
     per_frame = frame_uncertainties(calc, frames, progress)
     error = per_frame["force_rmse"]
     report = {
-        "model": str(model) if where else type(model).__name__,
+        "model": label or where or type(model).__name__,
         "kind": "committee" if calc.n_members > 1 else "shallow_ensemble",
         "n_members": calc.n_members,
         "n_heads": int(getattr(calc, "n_heads", 1)),

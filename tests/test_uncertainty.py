@@ -22,7 +22,7 @@ SHIPPED_FORCE_0 = [-0.9392219185829163, 0.5887833833694458, 0.39508023858070374]
 def frames(split: str, n: int):
     from mlip.data.readers import read_frames
 
-    return tuple(read_frames(f"{DATA}/{split}.extxyz.gz")[:n])
+    return tuple(read_frames(f"{DATA}/{split}.extxyz.gz", index=f":{n}"))
 
 
 def graph_of(atoms, model):
@@ -244,3 +244,23 @@ def test_lammps_plugin_runs_a_shallow_ensemble(tuned_heads, tmp_path):
     got = single_point(atoms, path)
     assert got["energy"] == pytest.approx(reference.results["energy"], abs=1e-3)
     np.testing.assert_allclose(got["forces"], reference.results["forces"], atol=1e-4)
+
+
+def test_eval_uncertainty_of_a_single_model_is_a_one_line_error(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mlip.data.readers import write_frames
+
+    data = tmp_path / "held_out.extxyz"
+    write_frames(data, list(frames("test", 3)))
+    seimlip = Path(sys.executable).parent / "seimlip"
+    run = subprocess.run([str(seimlip), "eval", "li-ec-gfn1", str(data), "--uncertainty", "--device", "cpu",
+                          "--json", str(tmp_path / "m.json")], capture_output=True, text=True, timeout=300)
+    lines = [line for line in run.stderr.splitlines() if line.strip() and "Warning" not in line
+             and not line.startswith(" ")]
+    assert run.returncode == 2, run.stderr
+    assert lines[-1].startswith("error:") and "predicts no uncertainty" in lines[-1]
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "m.json").exists()  # refused before evaluating
