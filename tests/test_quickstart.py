@@ -1,0 +1,166 @@
+"""`seimlip quickstart`: the whole pipeline on a reduced config, interrupted (SIGINT, SIGKILL) and
+resumed without redoing finished steps; the report's pictures are opened, not only listed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from active_learning.cli import main
+from active_learning.report import Report
+
+REDUCED = {
+    "seed": 0,
+    "al_iterations": 1,
+    "campaign": {
+        "initial_max_frames": 24, "test_max_frames": 16,
+        "exploration": {"steps": 120, "interval": 10, "systems": [{
+            "name": "interface_100",
+            "build": {"builder": "interface", "face": "100", "size": [2, 2], "layers": 2, "n_solvent": 2,
+                      "solvent": {"EC": 1.0}, "molarity": 0.0, "gap": 2.0},
+            "temperatures": [500]}]},
+        "selection": {"budget": 4},
+        "training": {"initial_epochs": 4, "epochs": 2},
+    },
+    "sei_formation": {"system": {"size": [2, 2], "layers": 3, "n_solvent": 4},
+                      "steps": {"minimise": 50, "equilibrate": 40, "production": 100},
+                      "intervals": {"thermo": 10, "dump": 5, "restart": 50}},
+    "li_transport": {"steps": {"minimise": 20, "equilibrate": 40, "production": 200},
+                     "intervals": {"thermo": 10, "dump": 10, "restart": 40}},
+    "export": {"sei_phase": "LiF", "check": {"cycles": 1}},
+}
+
+
+def _quickstart(out: Path, config: Path) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([str(Path(sys.executable).with_name("seimlip")), "quickstart", "--out", str(out),
+                             "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env, start_new_session=True)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 900) -> None:
+    end = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"quickstart ended early:\n{proc.stdout.read()[-3000:]}"
+        assert time.time() < end, f"{path} did not appear"
+        time.sleep(0.5)
+
+
+def _png_has_content(path: Path) -> bool:
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(path)[..., :3]
+    return pixels.shape[0] > 100 and pixels.shape[1] > 100 and float(pixels.std()) > 0.02
+
+
+@pytest.mark.slow
+def test_reduced_quickstart_interrupted_and_resumed(tmp_path):
+    config = tmp_path / "reduced.yaml"
+    config.write_text(yaml.safe_dump(REDUCED))
+    out = tmp_path / "qs"
+    steps = out / "steps"
+
+    # SIGINT once the first step has finished: a clean stop (exit 130), the record stays.
+    proc = _quickstart(out, config)
+    _wait_for(steps / "data.json", proc)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(120)
+    assert proc.returncode != 0
+    data_record = (steps / "data.json").read_text()
+
+    # SIGKILL in the middle of the campaign (after its first committee exists).
+    proc = _quickstart(out, config)
+    _wait_for(out / "campaign" / "models" / "iter_000" / "committee.pt", proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(60)
+    assert not (steps / "campaign.json").exists()
+
+    # SIGKILL during the SEI formation MD.
+    proc = _quickstart(out, config)
+    _wait_for(steps / "campaign.json", proc)
+    campaign_record = (steps / "campaign.json").read_text()
+    _wait_for(out / "md" / "sei_formation" / "protocol.yaml", proc)
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(60)
+
+    proc = _quickstart(out, config)
+    log, _ = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, log[-4000:]
+    assert log.count("done already") == 2, log  # data and campaign were not redone
+    assert (steps / "data.json").read_text() == data_record
+    assert (steps / "campaign.json").read_text() == campaign_record
+
+    # The campaign labelled each selected frame once and the MD trajectory is continuous.
+    campaign = json.loads(campaign_record)
+    assert campaign["oracle_calls"] <= REDUCED["campaign"]["selection"]["budget"]
+    from md_runs.trajectory import read_run
+
+    run = read_run(json.loads((steps / "sei_formation.json").read_text())["runs"][0])
+    steps_seen = [f.info["timestep"] for f in run.frames]
+    assert steps_seen == sorted(set(steps_seen)) and len(steps_seen) == 100 // 5 + 1
+
+    # The report: every step has a section; every image it shows exists and has content.
+    html = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    for title in ("Shipped dataset", "Active learning", "SEI formation", "Li transport", "Analysis", "PyBaMM"):
+        assert title in md
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) >= 10
+    for rel in images:
+        assert _png_has_content(out / rel), rel
+    for rel in re.findall(r'<a href="([^"]+)"', html):
+        assert (out / rel).is_file(), rel
+    export = json.loads((out / "export" / "sei.json").read_text())
+    assert export["parameters"]["SEI lithium interstitial diffusivity [m2.s-1]"] > 0
+    assert "SEI open-circuit potential [V]" in export["not_provided"] or export["not_provided"]
+    assert "seimlip quickstart --scale production" in md
+
+
+def test_report_writer_tables_images_and_links(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot(np.arange(10), np.arange(10) ** 2)
+    fig.savefig(tmp_path / "curve.png")
+    plt.close(fig)
+    (tmp_path / "data.json").write_text("{}")
+    report = Report("title <&>", tmp_path)
+    report.section("One").text("a < b").table(["x", "y"], [[1, 2.5e-12], [3, 0.25]]) \
+        .image(tmp_path / "curve.png", "a curve").link(tmp_path / "data.json", "raw")
+    md, html = report.write()
+    text = md.read_text()
+    assert "| 1 | 2.50e-12 |" in text and "![a curve](curve.png)" in text and "[raw](data.json)" in text
+    page = html.read_text()
+    assert "title &lt;&amp;&gt;" in page and "a &lt; b" in page and '<img src="curve.png"' in page
+    assert _png_has_content(tmp_path / "curve.png")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scale", "huge"], "--scale must be one of"),
+    (["--config", "missing.yaml"], "missing.yaml"),
+    (["--config", "bad.yaml"], "al_iterations"),
+])
+def test_quickstart_bad_input_is_one_line(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("al_iterations: -1\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["quickstart", "--out", str(tmp_path / "qs"), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "qs").exists()
