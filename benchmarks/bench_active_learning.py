@@ -54,7 +54,7 @@ SYSTEMS = [
 def train(frames, out: Path, epochs: int, k: int, seed: int, init_from=None) -> Path:
     from mlip.config import validate
     from mlip.data.readers import write_frames
-    from mlip.deploy.export import export
+    from mlip.deploy.exporter import export
     from mlip.train.committee import train_committee
     from mlip.train.config import TrainConfig
 

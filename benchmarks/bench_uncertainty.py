@@ -79,7 +79,7 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     from mlip.data.readers import read_frames
-    from mlip.deploy.export import build_deployed, potential_from_deployed
+    from mlip.deploy.exporter import build_deployed, potential_from_deployed
     from mlip.model.heads import with_readout_heads
 
     single = potential_from_deployed("li-ec-gfn1")

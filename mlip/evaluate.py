@@ -176,7 +176,7 @@ def load_any_model(spec: str | Path, device: str | torch.device = "cpu"):
     if not path.exists():
         path = pretrained_path(str(spec))
     try:
-        from mlip.deploy.export import is_deployed_file
+        from mlip.deploy.exporter import is_deployed_file
     except ImportError:  # deployment not available: only checkpoints can be evaluated
         is_deployed_file = None
     if is_deployed_file is not None and is_deployed_file(path):

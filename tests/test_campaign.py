@@ -229,7 +229,7 @@ def test_parsl_executor_labels_with_a_local_provider(tmp_path):
 def test_committee_trains_k_members_and_resumes_member_by_member(tmp_path, data_files):
     from mlip.config import validate
     from mlip.deploy import load_calculator
-    from mlip.deploy.export import export
+    from mlip.deploy.exporter import export
     from mlip.train.committee import train_committee
     from mlip.train.config import TrainConfig
 
@@ -371,7 +371,7 @@ def test_lammps_exploration_reports_the_committee_deviation(tmp_path, data_files
     from active_learning.campaign.explore import explore
     from mlip.config import validate
     from mlip.deploy import load_calculator
-    from mlip.deploy.export import export
+    from mlip.deploy.exporter import export
     from mlip.train.committee import train_committee
     from mlip.train.config import TrainConfig
 

@@ -246,3 +246,15 @@ def test_metadata_is_plain_json_in_the_archive(deployed):
         meta = json.loads(zf.read(name))
     assert meta["format"] == "seimlip-deployed" and meta["units"] == "metal"
     assert meta["members"][0]["config"]["n_interactions"] == 2
+
+
+def test_export_function_survives_import_of_its_module():
+    """`from mlip.deploy import export` is the function even after the exporter module was imported."""
+    import importlib
+
+    import mlip.deploy
+
+    importlib.import_module("mlip.deploy.exporter")
+    from mlip.deploy import export
+
+    assert callable(export) and export is mlip.deploy.export

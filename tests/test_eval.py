@@ -102,7 +102,7 @@ def test_metrics_equal_a_direct_numpy_computation(checkpoint):
 
 
 def test_eval_resolves_shipped_names_and_deployed_files(checkpoint, monkeypatch, tmp_path):
-    export = pytest.importorskip("mlip.deploy.export")
+    export = pytest.importorskip("mlip.deploy.exporter")
     import mlip.pretrained
     from mlip.evaluate import evaluate_model, load_any_model
 

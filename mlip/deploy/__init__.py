@@ -24,13 +24,13 @@ def load_calculator(model, **kwargs):
 
 
 def export(source, output, dtype=None, **kwargs):
-    from mlip.deploy.export import export as _export
+    from mlip.deploy.exporter import export as _export
 
     return _export(source, output, dtype=dtype, **kwargs)
 
 
 def load_deployed(path, device="cpu"):
-    from mlip.deploy.export import load_deployed as _load
+    from mlip.deploy.exporter import load_deployed as _load
 
     return _load(path, device)
 

@@ -24,7 +24,7 @@ from mlip.errors import UserError
 
 def resolve_model(model: Any, device: str | torch.device = "cpu") -> tuple[torch.jit.ScriptModule, dict]:
     """(scripted deployed module, metadata) for a file path, a shipped name or a Potential."""
-    from mlip.deploy.export import build_deployed, is_deployed_file, load_deployed
+    from mlip.deploy.exporter import build_deployed, is_deployed_file, load_deployed
 
     if isinstance(model, nn.Module) or (isinstance(model, (list, tuple)) and model
                                         and all(isinstance(m, nn.Module) for m in model)):

@@ -27,7 +27,7 @@ def deploy(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with checkpoints/output/dtype."),
 ) -> None:
     """Export checkpoint(s) to one TorchScript file for the ASE calculator and LAMMPS (pair_style seimlip)."""
-    from mlip.deploy.export import export
+    from mlip.deploy.exporter import export
     from mlip.errors import UserError
 
     cfg = load_config(DeployConfig, config, {"checkpoints": list(checkpoint) if checkpoint else None,

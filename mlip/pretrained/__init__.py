@@ -1,6 +1,6 @@
 """Models shipped with seimlip: ``pretrained_path(name)`` turns a name into a deployed file.
 
-A shipped model is a deployed file ``<name>.pt`` in this folder (see ``mlip.deploy.export``),
+A shipped model is a deployed file ``<name>.pt`` in this folder (see ``mlip.deploy.exporter``),
 optionally beside its data card ``<name>.md``.
 """
 

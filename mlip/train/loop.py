@@ -59,7 +59,7 @@ def _initial_model(path: str, heads: int = 1, seed: int = 0):
 
     model = load_any_model(path)
     if not isinstance(model, torch.nn.Module):  # a deployed file: rebuild its Potential
-        from mlip.deploy.export import potential_from_deployed
+        from mlip.deploy.exporter import potential_from_deployed
 
         model = potential_from_deployed(path)
     if heads > 1:

@@ -1,7 +1,7 @@
 /* pair_style seimlip <model.pt> [device auto|cpu|cuda]
    pair_coeff * * <element of type 1> <element of type 2> ...
 
-   Runs a seimlip deployed model (TorchScript, see mlip/deploy/export.py) on the full neighbour
+   Runs a seimlip deployed model (TorchScript, see mlip/deploy/exporter.py) on the full neighbour
    list of owned and ghost atoms. A model with n_interactions message-passing layers of cutoff
    rc needs ghost atoms out to n_interactions*rc: the ghost cutoff is raised to that (plus the
    skin) automatically. Energies are summed over owned atoms only; forces on ghost atoms are
