@@ -84,3 +84,22 @@ def provenance(seed: int | None = None) -> dict:
         "python": platform.python_version(),
         "host": platform.node(),
     }
+
+
+def read_json_document(path: str | os.PathLike, what: str, schema: str | None = None) -> dict:
+    """The JSON object at ``path``; one clear ``UserError`` if it is missing, not JSON, or (when
+    ``schema`` is given) not a document whose ``"schema"`` is ``schema``. ``what`` names it."""
+    import json
+
+    from mlip.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} file not found", str(path))
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"not a JSON file ({exc.__class__.__name__})", str(path)) from None
+    if not isinstance(data, dict) or (schema is not None and data.get("schema") != schema):
+        raise UserError(f"not a seimlip {what} (schema is not {schema})", str(path))
+    return data

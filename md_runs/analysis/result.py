@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mlip.errors import UserError
-from mlip.utils import write_text_atomic
+from mlip.utils import read_json_document, write_text_atomic
 
 SCHEMA = "seimlip.analysis/1"
 
@@ -116,14 +116,7 @@ def _quantity(data: dict[str, Any], where: str) -> Quantity:
 def load_result(path: str | os.PathLike) -> AnalysisResult:
     """Read an analysis JSON written by :meth:`AnalysisResult.save`; one clear error if it is not one."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError("analysis file not found", str(path))
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"not a JSON file ({exc.__class__.__name__})", str(path)) from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise UserError(f"not a seimlip analysis result (schema is not {SCHEMA})", str(path))
+    data = read_json_document(path, "analysis result", SCHEMA)
     quantities: dict[str, Quantity | list[Quantity]] = {}
     for name, value in (data.get("quantities") or {}).items():
         where = f"{path}: {name}"

@@ -20,7 +20,7 @@ from md_runs.export import names as N
 from md_runs.export.inputs import load_inputs, read_points, select_sei_phase
 from md_runs.export.parameters import map_parameters
 from mlip.errors import UserError
-from mlip.utils import provenance, write_text_atomic
+from mlip.utils import provenance, read_json_document, write_text_atomic
 
 EXPORT_SCHEMA = "seimlip.pybamm-export/1"
 
@@ -97,16 +97,7 @@ def _plain(value: Any) -> Any:
 
 def read_export(path: str | os.PathLike) -> dict[str, Any]:
     """The export document at ``path``; one clear error if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError("export file not found", str(path))
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"not a JSON file ({exc.__class__.__name__})", str(path)) from None
-    if not isinstance(doc, dict) or doc.get("schema") != EXPORT_SCHEMA:
-        raise UserError(f"not a seimlip PyBaMM export (schema is not {EXPORT_SCHEMA})", str(path))
-    return doc
+    return read_json_document(path, "PyBaMM export", EXPORT_SCHEMA)
 
 
 def load_parameter_values(path: str | os.PathLike, overrides: dict[str, float] | None = None):
