@@ -88,13 +88,18 @@ def analysis_section(report: Report, record: dict) -> None:
         result = load_result(path)
         for qname, value in result.quantities.items():
             for q in value if isinstance(value, list) else [value]:
-                where = ", ".join(f"{k}={v}" for k, v in q.meta.items() if k in ("species", "region", "temperature_K", "phase", "law", "of"))
+                where = ", ".join([f"{k}={v}" for k, v in q.meta.items()
+                                   if k in ("species", "region", "temperature_K", "phase", "law", "of")]
+                                  + [f"NOT {k}" for k in ("diffusive", "equilibrated") if q.meta.get(k) is False])
                 rows.append([name, qname, where, q.mean, q.std, q.unit])
         plot = Path(path).with_suffix(".png")  # every analysis draws <kind>.png beside <kind>.json
         if plot.is_file():
             s.image(plot, name.replace("/", ": ").replace("_", " "))
         s.link(Path(path), f"{name}.json")
     s.blocks.insert(0, ("table", (["result", "quantity", "where", "mean", "std", "unit"], rows)))
+    s.blocks.insert(0, ("text", "'NOT diffusive' marks an MSD still in its ballistic or vibrational regime "
+                                "(run too short for a diffusion coefficient); 'NOT equilibrated' an NPT volume "
+                                "still drifting. Values from such runs are still exported, with a WARNING note in their provenance."))
 
 
 def export_section(report: Report, record: dict) -> None:
@@ -102,9 +107,15 @@ def export_section(report: Report, record: dict) -> None:
     doc = _json(record["export"])
     rows = [[name, u.get("mean"), u.get("std"), u.get("unit", "")] for name, u in doc.get("uncertainty", {}).items()]
     s.table(["PyBaMM parameter", "mean", "std", "unit"], rows)
+    warned = [[name, note] for name, u in doc.get("uncertainty", {}).items()
+              for note in u.get("provenance", {}).get("notes", []) if note.startswith("WARNING")]
+    if warned:
+        s.table(["parameter", "warning"], warned)
     s.table(["not provided", "why"], [[k, v] for k, v in doc.get("not_provided", {}).items()])
     s.text(f"Checked with PyBaMM ({record.get('check_option')}) on {doc.get('base')}: capacity fade and SEI "
            "thickness at the exported means with the uncertainty band.")
+    for warning in _json(Path(record["check_dir"]) / "check.json").get("warnings", []):
+        s.text(f"PyBaMM check warning: {warning}")
     for plot in record["plots"]:
         s.image(Path(plot), "PyBaMM: " + Path(plot).stem.replace("_", " "))
     s.link(Path(record["export"]), "sei.json (pybamm.ParameterValues on the base set)")

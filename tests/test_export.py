@@ -321,3 +321,13 @@ def test_zero_sei_thickness_is_not_exported(tmp_path):
     assert "not positive" in doc["not_provided"][N.L_SEI0]
     export = export_pybamm([folder], tmp_path / "sei.json")
     assert sei_growth(export) > 0
+
+
+def test_values_from_non_diffusive_runs_carry_a_warning(tmp_path):
+    folder = lif_results(tmp_path / "a", temps=(500.0, 600.0))
+    path = folder / "LiF_T500" / "diffusion.json"
+    doc = json.loads(path.read_text())
+    doc["quantities"]["li_diffusivity"][0]["meta"]["diffusive"] = False
+    path.write_text(json.dumps(doc))
+    notes = build_export([folder])["uncertainty"][N.D_LI]["provenance"]["notes"]
+    assert any("not yet diffusive" in n and "500.0" in n for n in notes)

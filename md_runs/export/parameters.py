@@ -104,6 +104,11 @@ def _entry(name: str, est: Estimate, used: list[Point], t_ref: float, extra_note
         "source_provenance": [{k: v for k, v in p.result.provenance.items() if k != "path"}
                               for p in sources],
     }
+    for flag, why in (("diffusive", "its MSD was not yet diffusive (run too short for a diffusion coefficient)"),
+                      ("equilibrated", "its NPT volume was still drifting")):
+        late = sorted({str(p.temperature_K) for p in used if p.quantity.meta.get(flag) is False})
+        if late:
+            prov["notes"].append(f"WARNING: at T = {', '.join(late)} K {why}")
     if used[0].region == "unknown":
         prov["notes"].append("the analysis recorded no region/phase; taken as "
                              + ("bulk electrolyte" if name in (N.C_SOL, N.C_EC0) else "SEI"))
