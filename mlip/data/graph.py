@@ -17,7 +17,11 @@ from torch import Tensor
 from mlip.data.neighbors import neighbor_list
 from mlip.errors import UserError
 
-_FLOAT_FIELDS = ("positions", "cell", "shifts", "energy", "forces", "stress")
+_FLOAT_FIELDS = ("positions", "cell", "shifts", "energy", "forces", "stress", "label_weights")
+
+#: per-frame label weights in ``atoms.info`` (MACE's keys): 0 keeps a label out of the loss, e.g.
+#: the energy and stress of a cell below its family's converged size (datasets/*/README.md)
+WEIGHT_KEYS = ("config_energy_weight", "config_forces_weight", "config_stress_weight")
 
 
 @dataclass
@@ -35,6 +39,13 @@ class AtomicGraph:
     forces: Tensor | None = None  # [N,3] eV/Å
     stress: Tensor | None = None  # [B,6] Voigt, ASE sign, eV/Å^3; NaN rows where a frame has none
     config_type: list[str] = field(default_factory=list)
+    label_weights: Tensor | None = None  # [B,3] energy, forces, stress weight per frame; None: all 1
+
+    def weights(self, kind: int) -> Tensor:
+        """Per-frame weight [B] of label ``kind`` (0 energy, 1 forces, 2 stress)."""
+        if self.label_weights is None:
+            return torch.ones(self.num_graphs, dtype=self.positions.dtype, device=self.positions.device)
+        return self.label_weights[:, kind]
 
     @property
     def num_graphs(self) -> int:
@@ -95,6 +106,16 @@ def _labels(atoms):
     return energy, forces, stress
 
 
+def label_weights(atoms) -> np.ndarray | None:
+    """(energy, forces, stress) weights from ``info`` (WEIGHT_KEYS), or None when none is set."""
+    if not any(k in atoms.info for k in WEIGHT_KEYS):
+        return None
+    w = np.array([float(atoms.info.get(k, 1.0)) for k in WEIGHT_KEYS])
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise UserError(f"label weights must be finite and >= 0, got {dict(zip(WEIGHT_KEYS, w.tolist()))}")
+    return w
+
+
 def atoms_to_graph(atoms, species: Sequence[str], cutoff: float) -> AtomicGraph:
     """One ``ase.Atoms`` (labels in ``info``/``arrays``, see mlip.data.readers) as a 1-structure graph.
 
@@ -109,6 +130,7 @@ def atoms_to_graph(atoms, species: Sequence[str], cutoff: float) -> AtomicGraph:
     i, j, shifts_int = neighbor_list(positions, cell, pbc, cutoff)
     shifts = shifts_int.astype(np.float64) @ cell
     energy, forces, stress = _labels(atoms)
+    weights = label_weights(atoms)
     n = len(atoms)
     return AtomicGraph(
         positions=torch.from_numpy(positions.copy()),
@@ -122,6 +144,7 @@ def atoms_to_graph(atoms, species: Sequence[str], cutoff: float) -> AtomicGraph:
         forces=None if forces is None else torch.as_tensor(np.asarray(forces, dtype=np.float64)).reshape(n, 3).clone(),
         stress=None if stress is None else torch.from_numpy(stress.copy()).unsqueeze(0),
         config_type=[str(atoms.info.get("config_type", "default"))],
+        label_weights=None if weights is None else torch.from_numpy(weights).unsqueeze(0),
     )
 
 
@@ -151,6 +174,10 @@ def collate(graphs: Sequence[AtomicGraph]) -> AtomicGraph:
             else:
                 rows.append(torch.full((g.num_graphs, 6), float("nan"), dtype=ref.dtype, device=ref.device))
         stress = torch.cat(rows)
+    label_weights = None
+    if any(g.label_weights is not None for g in graphs):
+        label_weights = torch.cat([g.label_weights.to(ref.dtype) if g.label_weights is not None
+                                   else torch.ones((g.num_graphs, 3), dtype=ref.dtype, device=ref.device) for g in graphs])
     return AtomicGraph(
         positions=torch.cat([g.positions for g in graphs]),
         species=torch.cat([g.species for g in graphs]),
@@ -163,6 +190,7 @@ def collate(graphs: Sequence[AtomicGraph]) -> AtomicGraph:
         forces=cat_or_none("forces"),
         stress=stress,
         config_type=[c for g in graphs for c in g.config_type],
+        label_weights=label_weights,
     )
 
 

@@ -45,9 +45,10 @@ def fit_reference_energies(
         return {s: float(isolated[s]) for s in species}
     if method != "least_squares":
         raise UserError(f"unknown reference-energy method {method!r} (use least_squares or isolated)")
-    labelled = [a for a in frames if "energy" in a.info]
+    # frames whose energy is kept out of the loss (config_energy_weight 0) do not set E0 either
+    labelled = [a for a in frames if "energy" in a.info and float(a.info.get("config_energy_weight", 1.0)) > 0]
     if not labelled:
-        raise UserError("no labelled frames to fit reference energies to")
+        raise UserError("no labelled frames (with a non-zero energy weight) to fit reference energies to")
     mat = composition_matrix(labelled, species)
     energies = np.array([a.info["energy"] for a in labelled])
     present = mat.sum(axis=0) > 0

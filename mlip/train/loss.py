@@ -22,23 +22,32 @@ def _penalty(diff: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
 
 
 def loss_terms(pred: dict, graph, kind: str = "mse", delta: float = 0.01) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{term: (sum of penalties, number of items)} for the labels ``graph`` carries."""
+    """{term: (sum of weighted penalties, number of items)} for the labels ``graph`` carries.
+
+    Per-frame label weights (``graph.label_weights``) multiply each frame's penalties; items of a
+    zero-weight frame are not counted, so a frame without a trusted energy changes nothing there.
+    """
     n_atoms = graph.n_atoms.to(pred["energy"].dtype)
     out = {}
     if graph.energy is not None:
+        w = graph.weights(0).to(pred["energy"].dtype)
         d = (pred["energy"] - graph.energy) / n_atoms
-        out["energy"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
+        used = w > 0
+        out["energy"] = ((w * _penalty(d, kind, delta))[used].sum(), used.sum().to(d.dtype))
         if "head_energy_dev" in pred:
-            out["head_nll"] = (head_nll(pred, graph).sum(), torch.tensor(float(d.numel())))
+            out["head_nll"] = ((w * head_nll(pred, graph))[used].sum(), used.sum().to(d.dtype))
     if graph.forces is not None:
+        w = graph.weights(1).to(pred["forces"].dtype)[graph.batch]
         d = pred["forces"] - graph.forces
-        out["forces"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
+        used = w > 0
+        out["forces"] = ((w[:, None] * _penalty(d, kind, delta))[used].sum(), 3 * used.sum().to(d.dtype))
         if "head_node_dev" in pred:
-            out["head_force_nll"] = (head_force_nll(pred, graph).sum(), torch.tensor(float(d.shape[0])))
+            out["head_force_nll"] = ((w * head_force_nll(pred, graph))[used].sum(), used.sum().to(d.dtype))
     if graph.stress is not None and "stress" in pred:
-        has = ~torch.isnan(graph.stress).any(dim=1)
+        w = graph.weights(2).to(pred["stress"].dtype)
+        has = ~torch.isnan(graph.stress).any(dim=1) & (w > 0)
         d = pred["stress"][has] - graph.stress[has]
-        out["stress"] = (_penalty(d, kind, delta).sum(), torch.tensor(float(d.numel())))
+        out["stress"] = ((w[has][:, None] * _penalty(d, kind, delta)).sum(), torch.tensor(float(d.numel())))
     return out
 
 
