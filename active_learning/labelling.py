@@ -40,9 +40,12 @@ from ase import Atoms
 from pydantic import BaseModel
 
 from active_learning.oracles.base import attach_labels, is_retryable
+from active_learning.oracles.cell_rules import CellRules, check_oracle, oracle_settings, prepare_frame
 from active_learning.oracles.config import TBLiteConfig, fingerprint, parse_oracle_config
 from active_learning.oracles.label_store import LabelStore, frame_key
 from active_learning.oracles.pool import OraclePool
+from mlip.data.species import DEFAULT_SPECIES
+from mlip.data.validate import frame_problems
 from mlip.errors import UserError
 from mlip.utils import atomic_path, write_text_atomic
 
@@ -156,6 +159,8 @@ def label_frames(
     retry_failed: bool = False,
     default_config_type: str = "default",
     threads_per_worker: int = 1,
+    cell_rules: CellRules | None = None,
+    species: Sequence[str] | None = DEFAULT_SPECIES,
 ) -> LabelSummary:
     """Label ``frames`` with the oracle of ``oracle_config`` (None: GFN1-xTB) into ``out_path``.
 
@@ -164,19 +169,29 @@ def label_frames(
     a frame is tried up to ``1 + retries`` times in all (``retry_failed`` gives frames that
     exhausted that in earlier runs a fresh budget). Returns the counts; never relabels a frame
     already in the store for this oracle.
+
+    Before any oracle call, a frame that is unphysical (atoms closer than the data validator
+    allows, NaN positions, an element outside ``species``) or below its family's converged size
+    (``cell_rules``, see ``active_learning.oracles.cell_rules``) is refused with its reason; a
+    periodic frame whose rule allows it is tiled up to that size first. Every label records the
+    oracle's settings and the cell rule applied.
     """
     t0 = time.perf_counter()
     out_path = Path(out_path)
     failures_path, default_store = sidecar_paths(out_path)
     store_path = Path(store_path) if store_path else default_store
-    frames = list(frames)
+    if isinstance(oracle_config, dict):
+        oracle_config = parse_oracle_config(oracle_config)
+    if cell_rules is not None:
+        check_oracle(cell_rules, oracle_config)
+    settings = oracle_settings(oracle_config)
+    frames, refused = _prepare(list(frames), cell_rules, settings, species)
     keys = [frame_key(a) for a in frames]
     first: dict[str, int] = {}
     for i, key in enumerate(keys):
-        first.setdefault(key, i)
+        if i not in refused:
+            first.setdefault(key, i)
 
-    if isinstance(oracle_config, dict):
-        oracle_config = parse_oracle_config(oracle_config)
     oracle_fp, description = oracle_identity(oracle_config)
     with _exclusive(store_path):
         rows, done, calls, oracle_seconds, cached, final_failed = _run(
@@ -186,7 +201,7 @@ def label_frames(
 
     labelled, failures = [], []
     for i, (frame, key) in enumerate(zip(frames, keys)):
-        row = rows.get(key)
+        row = None if i in refused else rows.get(key)
         if row is not None and row["status"] == "done":
             labelled.append(labelled_frame(frame, row, default_config_type))
         else:
@@ -198,7 +213,7 @@ def label_frames(
                     "natoms": len(frame),
                     "config_type": frame.info.get("config_type"),
                     "source": frame.info.get("_source"),
-                    "reason": row["reason"] if row is not None else "not labelled",
+                    "reason": refused.get(i) or (row["reason"] if row is not None else "not labelled"),
                     "attempts": row["attempts"] if row is not None else 0,
                     "failures": row["failures"] if row is not None else 0,
                 }
@@ -209,7 +224,7 @@ def label_frames(
         unique=len(first),
         done=done,
         cached=cached,
-        failed=final_failed,
+        failed=final_failed + len(refused),
         written=len(labelled),
         oracle_calls=calls,
         seconds=time.perf_counter() - t0,
@@ -227,6 +242,25 @@ def label_frames(
     }
     write_text_atomic(failures_path, json.dumps(report, indent=1) + "\n")
     return summary
+
+
+def _prepare(frames: list[Atoms], rules: CellRules | None, settings: dict, species: Sequence[str] | None
+             ) -> tuple[list[Atoms], dict[int, str]]:
+    """(frames ready for the oracle, {index: reason} of those refused before any call)."""
+    out, refused = [], {}
+    for i, atoms in enumerate(frames):
+        problems = frame_problems(atoms, species=species, require_labels=False)
+        if problems:
+            refused[i] = f"unphysical: {problems[0]}"
+            out.append(atoms)
+            continue
+        prepared = prepare_frame(atoms, rules, settings)
+        if prepared.atoms is None:
+            refused[i] = str(prepared.reason)
+            out.append(atoms)
+        else:
+            out.append(prepared.atoms)
+    return out, refused
 
 
 @contextmanager

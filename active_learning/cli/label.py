@@ -10,6 +10,10 @@
     timeout: 1800                          # s per oracle call; the call is killed after it
     retries: 1                             # extra tries for a timed-out or crashed call
     threads_per_worker: 1                  # OMP_NUM_THREADS of each worker
+    cell_rules: gfn1-xtb-3000K             # converged cell sizes (active_learning/oracles/cell_rules.py)
+
+Frames that are unphysical or below their family's converged size are refused before any oracle
+call (tiled up to it where the rule allows); the command exits 1 when any frame has no label.
 
 Stop it any way and run the same command again: finished labels are kept in
 ``labelled.label-store.sqlite`` and nothing is labelled twice.
@@ -25,8 +29,10 @@ from pydantic import Field, model_validator
 from rich.console import Console
 
 from active_learning.labelling import label_frames, sidecar_paths
+from active_learning.oracles.cell_rules import load_cell_rules
 from active_learning.oracles.config import OracleConfig, TBLiteConfig
 from mlip.config import StrictModel, dump_config, load_config
+from mlip.data.species import DEFAULT_SPECIES
 from mlip.errors import UserError
 
 console = Console(stderr=True)
@@ -40,6 +46,10 @@ class LabelConfig(StrictModel):
     retries: int = Field(1, ge=0, description="extra tries for a call that timed out or crashed")
     threads_per_worker: int = Field(1, ge=1, description="OMP_NUM_THREADS of each worker")
     default_config_type: str = "default"
+    cell_rules: Optional[Any] = Field(
+        None, description="converged cell sizes: a shipped name (e.g. gfn1-xtb-3000K) or a mapping; null: none")
+    species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES),
+                               description="elements a frame may hold; others are refused before the oracle")
 
     @model_validator(mode="before")
     @classmethod
@@ -78,6 +88,7 @@ def label(
     if not output.name.lower().endswith(OUTPUT_SUFFIXES):
         raise UserError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", str(output))
     cfg = load_config(LabelConfig, config, {"workers": workers, "timeout": timeout, "retries": retries})
+    rules = load_cell_rules(cfg.cell_rules, str(config) if config else "cell_rules")
     frames = read_input(input)
     if not frames:
         raise UserError("holds no frames", str(input))
@@ -100,6 +111,8 @@ def label(
             retry_failed=retry_failed,
             default_config_type=cfg.default_config_type,
             threads_per_worker=cfg.threads_per_worker,
+            cell_rules=rules,
+            species=cfg.species,
         )
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: finished labels are kept in {store_path}; rerun to resume")
@@ -110,8 +123,8 @@ def label(
         f"({summary.done} new, {summary.cached} from the store, {summary.failed} failed; "
         f"{summary.seconds:.1f} s, {per_frame:.2f} s per oracle call)"
     )
+    if rules is None:
+        console.print("[yellow]no cell rules[/]: labels are not checked for finite-size convergence (set cell_rules)")
     if summary.failed:
-        console.print(f"[yellow]{summary.failed} failed[/]: reasons in {summary.failures_path}")
-    if summary.written == 0:
-        console.print("[red]no frame could be labelled[/]")
+        console.print(f"[red]{summary.failed} of {summary.total} frames have no label[/]: reasons in {summary.failures_path}")
         raise typer.Exit(1)

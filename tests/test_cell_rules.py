@@ -1,0 +1,108 @@
+"""Cell-size rules: frames below their family's converged size are tiled up to it or refused
+before any oracle call; every label records the rule and the oracle's settings; a rule set is
+refused for an oracle it was not measured with; `data label` exits non-zero on any failure."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.io import write
+
+from active_learning.labelling import label_frames
+from active_learning.oracles import TBLiteConfig
+from active_learning.oracles.cell_rules import CellRules, check_oracle, load_cell_rules, prepare_frame
+from md_runs.builders import li_slab, sei_phase
+from mlip.data.readers import read_frames
+from mlip.errors import UserError
+
+RULES = CellRules(
+    measured_with={"method": "GFN1-xTB", "electronic_temperature": 3000.0},
+    rules=[
+        {"match": "sei_lif*", "min_atoms": 216, "tile": True, "energy_weight": 0.0, "stress_weight": 0.0},
+        {"match": "li_slab*", "min_atoms": 60, "min_width": 12.0, "tile": True, "tile_axes": [0, 1]},
+        {"match": "electrolyte*", "min_atoms": 100},
+        {"match": "li_bulk*", "min_atoms": 0},
+    ],
+)
+SETTINGS = {"kind": "tblite", "method": "GFN1-xTB", "electronic_temperature": 3000.0}
+
+
+def _typed(atoms, config_type):
+    atoms.info["config_type"] = config_type
+    return atoms
+
+
+def test_crystal_is_tiled_to_its_converged_size_with_weights_and_provenance():
+    lif = _typed(sei_phase("LiF"), "sei_lif")
+    out = prepare_frame(lif, RULES, SETTINGS).atoms
+    assert len(out) == 216  # 8 atoms tiled 3x3x3
+    assert np.allclose(out.cell.lengths(), 3 * lif.cell.lengths())
+    assert out.info["config_energy_weight"] == 0.0 and out.info["config_stress_weight"] == 0.0
+    assert "tiled 3x3x3 to 216 atoms" in out.info["cell_rule"]
+    assert json.loads(out.info["oracle_settings"])["electronic_temperature"] == 3000.0
+    assert len(lif) == 8  # the input is left alone
+
+
+def test_slab_is_tiled_laterally_only():
+    slab = _typed(li_slab("100", (2, 2), layers=4), "li_slab_100")
+    out = prepare_frame(slab, RULES, SETTINGS).atoms
+    assert out.cell.lengths()[2] == pytest.approx(slab.cell.lengths()[2])
+    assert min(out.cell.lengths()[:2]) >= 12.0 and len(out) >= 60
+    assert "config_energy_weight" not in out.info
+
+
+def test_small_molecular_box_and_unknown_family_are_refused():
+    box = _typed(bulk("Li", "bcc", a=3.44, cubic=True), "electrolyte_ec")
+    res = prepare_frame(box, RULES, SETTINGS)
+    assert res.atoms is None and res.reason.startswith("below_converged_size: electrolyte_ec needs 100 atoms")
+    res = prepare_frame(_typed(box, "sei_li2o"), RULES, SETTINGS)
+    assert res.atoms is None and "no cell rule matches config_type 'sei_li2o'" in res.reason
+
+
+def test_rules_refuse_an_oracle_they_were_not_measured_with():
+    check_oracle(RULES, TBLiteConfig(electronic_temperature=3000.0))
+    with pytest.raises(UserError, match="electronic_temperature 300.0 .rules measured with 3000.0"):
+        check_oracle(RULES, TBLiteConfig())
+
+
+def test_shipped_rules_load_and_unknown_name_is_a_user_error():
+    with pytest.raises(UserError, match="unknown cell rules 'nope'"):
+        load_cell_rules("nope")
+
+
+def test_label_frames_refuses_before_the_oracle_and_tiles(tmp_path):
+    li = _typed(bulk("Li", "bcc", a=3.44, cubic=True), "li_bulk")
+    li.positions[1] += [0.05, 0.0, 0.0]
+    close = li.copy()
+    close.positions[1] = close.positions[0] + [0.1, 0.0, 0.0]
+    small = _typed(bulk("Li", "bcc", a=3.44, cubic=True), "electrolyte_ec")
+    na = _typed(bulk("Na", "bcc", a=4.2, cubic=True), "li_bulk")
+    slab = _typed(li_slab("100", (2, 2), layers=2), "li_slab_100")
+    out = tmp_path / "out.extxyz"
+    summary = label_frames([li, close, small, na, slab], TBLiteConfig(electronic_temperature=3000.0), out,
+                           workers=1, timeout=300, progress=False, cell_rules=RULES)
+    assert summary.written == 2 and summary.failed == 3 and summary.oracle_calls == 2
+    reasons = {f["index"]: f["reason"] for f in json.loads((tmp_path / "out.failures.json").read_text())["frames"]}
+    assert reasons[1].startswith("unphysical: atoms 0 and 1 are 0.100")
+    assert reasons[2].startswith("below_converged_size")
+    assert reasons[3].startswith("unphysical: element(s) Na")
+    frames = read_frames(out)
+    assert len(frames[1]) >= 60 and "tiled" in frames[1].info["cell_rule"]
+    assert json.loads(frames[0].info["oracle_settings"])["electronic_temperature"] == 3000.0
+
+
+def test_cli_label_exits_nonzero_when_a_frame_fails(tmp_path, capsys):
+    from active_learning.cli import main
+
+    li = _typed(bulk("Li", "bcc", a=3.44, cubic=True), "li_bulk")
+    close = li.copy()
+    close.positions[1] = close.positions[0] + [0.1, 0.0, 0.0]
+    write(tmp_path / "in.extxyz", [li, close])
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "label", str(tmp_path / "in.extxyz"), "-o", str(tmp_path / "out.extxyz"),
+              "--workers", "1", "--no-progress"])
+    assert exc.value.code == 1
+    assert "1 of 2 frames have no label" in capsys.readouterr().err
