@@ -21,7 +21,8 @@ from mlip.errors import UserError
 RULES = CellRules(
     measured_with={"method": "GFN1-xTB", "electronic_temperature": 3000.0},
     rules=[
-        {"match": "sei_lif*", "min_atoms": 216, "tile": True, "energy_weight": 0.0, "stress_weight": 0.0},
+        {"match": "sei_lif*", "min_atoms": 216, "tile": True, "energy_min_atoms": None, "stress_min_atoms": 512},
+        {"match": "sei_li2o*", "min_atoms": 96, "energy_min_atoms": 96, "stress_min_atoms": 300},
         {"match": "li_slab*", "min_atoms": 60, "min_width": 12.0, "tile": True, "tile_axes": [0, 1]},
         {"match": "electrolyte*", "min_atoms": 100},
         {"match": "li_bulk*", "min_atoms": 0},
@@ -58,8 +59,15 @@ def test_small_molecular_box_and_unknown_family_are_refused():
     box = _typed(bulk("Li", "bcc", a=3.44, cubic=True), "electrolyte_ec")
     res = prepare_frame(box, RULES, SETTINGS)
     assert res.atoms is None and res.reason.startswith("below_converged_size: electrolyte_ec needs 100 atoms")
-    res = prepare_frame(_typed(box, "sei_li2o"), RULES, SETTINGS)
-    assert res.atoms is None and "no cell rule matches config_type 'sei_li2o'" in res.reason
+    res = prepare_frame(_typed(box, "sei_li2co3"), RULES, SETTINGS)
+    assert res.atoms is None and "no cell rule matches config_type 'sei_li2co3'" in res.reason
+
+
+def test_energy_and_stress_weights_follow_their_own_converged_sizes():
+    small = prepare_frame(_typed(sei_phase("Li2O", (2, 2, 2)), "sei_li2o"), RULES, SETTINGS).atoms
+    assert "config_energy_weight" not in small.info and small.info["config_stress_weight"] == 0.0
+    big = prepare_frame(_typed(sei_phase("Li2O", (3, 3, 3)), "sei_li2o"), RULES, SETTINGS).atoms
+    assert "config_energy_weight" not in big.info and "config_stress_weight" not in big.info
 
 
 def test_rules_refuse_an_oracle_they_were_not_measured_with():
@@ -106,3 +114,15 @@ def test_cli_label_exits_nonzero_when_a_frame_fails(tmp_path, capsys):
               "--workers", "1", "--no-progress"])
     assert exc.value.code == 1
     assert "1 of 2 frames have no label" in capsys.readouterr().err
+
+
+def test_campaign_config_refuses_rules_measured_for_another_oracle():
+    from active_learning.campaign.config import CampaignConfig
+    from mlip.config import validate
+
+    base = {"initial_data": ["x.extxyz"], "cell_rules": RULES.model_dump(),
+            "exploration": {"systems": [{"name": "li", "build": {"builder": "li_bulk"}, "temperatures": [300]}]}}
+    cfg = validate(CampaignConfig, {**base, "oracle": {"kind": "tblite", "electronic_temperature": 3000}}, "c.yaml")
+    assert cfg.cell_rules is not None
+    with pytest.raises(UserError, match="does not match the cell rules"):
+        validate(CampaignConfig, {**base, "oracle": {"kind": "tblite"}}, "c.yaml")

@@ -12,7 +12,7 @@ or scratch) and ``convergence``. Paths are resolved against the YAML's folder at
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
@@ -125,6 +125,9 @@ class CampaignConfig(StrictModel):
     test_max_frames: int | None = Field(None, ge=1)
     store_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///CAMPAIGN/campaign.db")
     oracle: dict[str, Any] = Field(default_factory=lambda: {"kind": "tblite"})
+    cell_rules: Optional[Any] = Field(
+        None, description="converged cell sizes for the oracle (a shipped name or a mapping; "
+                          "active_learning/oracles/cell_rules.py): smaller frames are tiled or refused")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     exploration: ExplorationConfig
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
@@ -136,6 +139,15 @@ class CampaignConfig(StrictModel):
     @classmethod
     def _oracle(cls, v):
         return oracle_model(v).model_dump(mode="json")
+
+    @model_validator(mode="after")
+    def _rules_fit_the_oracle(self):
+        from active_learning.oracles.cell_rules import check_oracle, load_cell_rules
+
+        rules = load_cell_rules(self.cell_rules)
+        if rules is not None and self.oracle.get("kind") != "python":
+            check_oracle(rules, oracle_model(self.oracle))
+        return self
 
     def resolve_paths(self, base: Path) -> "CampaignConfig":
         def fix(p: str | None) -> str | None:

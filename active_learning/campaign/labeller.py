@@ -14,11 +14,18 @@ from typing import Any, Callable
 from active_learning.campaign.config import ExecutorConfig
 from active_learning.campaign.executors import make_executor
 from active_learning.campaign.store import CampaignStore, jobs_t, text_to_atoms
+from active_learning.oracles.base import LabelResult
+from active_learning.oracles.cell_rules import CellRules, prepare_frame
 
 
 def label_jobs(store: CampaignStore, iteration: int, oracle: Any, config: ExecutorConfig, campaign_dir: Path,
-               on_result: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Label the queued jobs of ``iteration``; returns {status: count} of its jobs at the end."""
+               on_result: Callable[[str], None] | None = None, cell_rules: CellRules | None = None,
+               oracle_settings: dict | None = None) -> dict[str, int]:
+    """Label the queued jobs of ``iteration``; returns {status: count} of its jobs at the end.
+
+    With ``cell_rules`` a frame below its family's converged size is tiled up to it before the
+    call, or fails at once with the reason (no oracle call); the label records the rule and the
+    ``oracle_settings``."""
     queue = [(row.id, row.extxyz) for row in store.jobs(jobs_t.c.iteration == iteration, jobs_t.c.status == "queued")]
     if queue:
         with make_executor(oracle, config, campaign_dir) as executor:
@@ -27,7 +34,13 @@ def label_jobs(store: CampaignStore, iteration: int, oracle: Any, config: Execut
                 while queue and executor.idle():
                     job_id, text = queue.pop()
                     store.start_job(job_id)
-                    executor.submit(str(job_id), text_to_atoms(text))
+                    prepared = prepare_frame(text_to_atoms(text), cell_rules, oracle_settings or {})
+                    if prepared.atoms is None:
+                        status = store.finish_job(job_id, LabelResult(False, reason=prepared.reason), config.retries)
+                        if on_result is not None:
+                            on_result(status)
+                        continue
+                    executor.submit(str(job_id), prepared.atoms)
                 for key, result in executor.wait(0.5):
                     status = store.finish_job(int(key), result, config.retries)
                     if status == "queued":  # retried after the jobs not yet tried

@@ -22,12 +22,13 @@ from typing import Iterator
 import numpy as np
 
 from active_learning.campaign import retrain
-from active_learning.campaign.config import CampaignConfig, make_oracle_spec
+from active_learning.campaign.config import CampaignConfig, make_oracle_spec, oracle_model
 from active_learning.campaign.explore import explore
 from active_learning.campaign.labeller import label_jobs
 from active_learning.campaign.selection import classify, farthest_point_sampling, unphysical_reason
 from active_learning.campaign.service import load_campaign, test_frames
 from active_learning.campaign.store import CampaignStore, frames_t, text_to_atoms
+from active_learning.oracles.cell_rules import load_cell_rules, oracle_settings
 from mlip.errors import UserError
 
 
@@ -154,8 +155,10 @@ def _label_phase(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, 
     with progress_bar(progress) as bar:
         task = bar.add_task(f"iter {it}: labelling", total=total, info="")
         bar.update(task, completed=len(store.jobs(jobs_t.c.iteration == it, jobs_t.c.status.in_(["done", "failed"]))))
+        rules = load_cell_rules(cfg.cell_rules)
+        settings = oracle_settings(None if cfg.oracle.get("kind") == "python" else oracle_model(cfg.oracle))
         counts = label_jobs(store, it, make_oracle_spec(cfg.oracle), cfg.executor, campaign_dir,
-                            on_result=lambda status: bar.advance(task))
+                            on_result=lambda status: bar.advance(task), cell_rules=rules, oracle_settings=settings)
     n = sum(counts.values())
     store.set_phase(it, "train", {"labelled": counts.get("done", 0), "failed": counts.get("failed", 0),
                                   "failed_fraction": counts.get("failed", 0) / n if n else 0.0})

@@ -10,9 +10,10 @@ family (``config_type``, fnmatch patterns, first match wins):
 - ``tile``: periodic frames below it are repeated along ``tile_axes`` until they reach it
   (crystals, slabs and interfaces laterally); otherwise they are refused with a one-line reason,
   before any oracle call;
-- ``energy_weight`` / ``stress_weight``: 0 where energies or stresses do not converge at any
-  affordable size; written into the frame as MACE's ``config_energy_weight`` /
-  ``config_stress_weight`` so training keeps them out of the loss.
+- ``energy_min_atoms`` / ``stress_min_atoms``: energies and stresses converge more slowly than
+  forces; a frame smaller than these (or any frame, when they are null: not converged at an
+  affordable size) gets MACE's ``config_energy_weight`` / ``config_stress_weight`` = 0, so
+  training keeps them out of the loss while its forces are used.
 
 Every prepared frame records ``cell_rule`` (which rule, what was done) and ``oracle_settings``
 (method, electronic temperature, ...) in its ``info``. A rule set names the oracle settings it was
@@ -25,7 +26,7 @@ YAML (the ``cell_rules:`` block of a labelling or campaign config, or a shipped 
     cell_rules:
       measured_with: {method: GFN1-xTB, electronic_temperature: 3000}
       rules:
-        - {match: "sei_lif*", min_atoms: 216, tile: true, energy_weight: 0, stress_weight: 0}
+        - {match: "sei_lif*", min_atoms: 64, tile: true, energy_min_atoms: 512, stress_min_atoms: 512}
         - {match: "li_slab*", min_atoms: 200, min_width: 20, tile: true, tile_axes: [0, 1]}
         - {match: "*", min_atoms: 0}
 """
@@ -37,7 +38,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 from ase import Atoms
@@ -58,8 +59,8 @@ class CellRule(StrictModel):
     min_width: float = Field(0.0, ge=0, description="Å, perpendicular width along every tiled axis")
     tile: bool = Field(False, description="repeat a smaller periodic frame up to the size (else refuse)")
     tile_axes: tuple[int, ...] = Field((0, 1, 2), description="axes a frame may be repeated along")
-    energy_weight: float = Field(1.0, ge=0, description="config_energy_weight written into the frame")
-    stress_weight: float = Field(1.0, ge=0, description="config_stress_weight written into the frame")
+    energy_min_atoms: Optional[int] = Field(0, ge=0, description="energies converged from this size; null: never")
+    stress_min_atoms: Optional[int] = Field(0, ge=0, description="stresses converged from this size; null: never")
     note: str = ""
 
 
@@ -181,10 +182,10 @@ def prepare_frame(atoms: Atoms, rules: CellRules | None, settings: dict[str, Any
     else:
         what = f"{len(out)} atoms, converged size"
     out.info["cell_rule"] = f"{rule.match}: {what} (min {size})"
-    if rule.energy_weight != 1.0:
-        out.info["config_energy_weight"] = rule.energy_weight
-    if rule.stress_weight != 1.0:
-        out.info["config_stress_weight"] = rule.stress_weight
+    for key, converged_from in (("config_energy_weight", rule.energy_min_atoms),
+                                ("config_stress_weight", rule.stress_min_atoms)):
+        if converged_from is None or len(out) < converged_from:
+            out.info[key] = 0.0
     return Prepared(out)
 
 
