@@ -18,6 +18,7 @@ from pydantic import Field, create_model
 from mlip.config import StrictModel, validate
 from mlip.errors import UserError
 from md_runs.builders.crystals import li_bulk, li_slab, sei_phase
+from md_runs.builders.defects import sei_defect
 from md_runs.builders.molecules import molecule
 from md_runs.builders.packing import electrolyte_box, ledc_box
 from md_runs.builders.perturb import rattle, strain
@@ -30,6 +31,7 @@ BUILDERS: dict[str, Callable[..., Atoms]] = {
     "electrolyte_box": electrolyte_box,
     "interface": li_interface,
     "sei_phase": sei_phase,
+    "sei_defect": sei_defect,
     "ledc_box": ledc_box,
     "molecule": molecule,
 }

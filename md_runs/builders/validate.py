@@ -135,7 +135,11 @@ def validate_structure(
 
 
 def finish(atoms: Atoms, where: str, charge: int = 0) -> Atoms:
-    """Set pbc/charge conventions, validate, and return ``atoms`` (the builders' last step)."""
+    """Set pbc/charge conventions, validate, and return ``atoms`` (the builders' last step).
+
+    A structure that carries ``info['min_distance_overrides']`` (e.g. an unrelaxed point defect)
+    is checked against those thresholds, here and in every later step."""
     atoms.info["charge"] = charge
-    validate_structure(atoms, where=where, expected_charge=charge)
+    validate_structure(atoms, min_distance=atoms.info.get("min_distance_overrides"), where=where,
+                       expected_charge=charge)
     return atoms
