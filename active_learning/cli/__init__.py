@@ -6,13 +6,27 @@ It lives in ``active_learning`` because that package is the one allowed to impor
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from mlip.errors import UserError
+
+try:  # typer >= 0.26 bundles its own click: its usage errors are not click.ClickException
+    from typer._click import exceptions as _bundled_click
+
+    _CLICKS = (click.exceptions, _bundled_click)
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _CLICKS = (click.exceptions,)
+USAGE_ERRORS = tuple(m.ClickException for m in _CLICKS)
+NO_ARGS_HELP = tuple(m.NoArgsIsHelpError for m in _CLICKS if hasattr(m, "NoArgsIsHelpError"))
+#: OSErrors that say something about the user's paths or disk, shown as one line naming the path
+PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+               errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG}
 
 app = typer.Typer(
     name="seimlip",
@@ -22,6 +36,23 @@ app = typer.Typer(
     add_completion=False,
 )
 err_console = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"seimlip {version('seimlip')}")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree not installed
+            typer.echo("seimlip (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Show the seimlip version and exit.")) -> None:
+    """Equivariant ML potentials and active learning for battery SEI interfaces."""
 
 
 def _register() -> None:
@@ -40,6 +71,9 @@ def _register() -> None:
     app.add_typer(export_app, name="export", help="Export MD-predicted SEI properties (PyBaMM JSON, BPX) and check them in PyBaMM.")
     from md_runs.cli import analyze
     app.command("analyze")(analyze)
+    from active_learning.cli.validate import validate
+
+    app.command("validate")(validate)
     from active_learning.cli.al import al_app
 
     app.add_typer(al_app, name="al", help="Active-learning campaigns: init, run, submit, status, resume.")
@@ -53,16 +87,29 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, prog_name="seimlip", standalone_mode=False)
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+        _error(str(exc))
+    except NO_ARGS_HELP:  # `seimlip data` alone: the help has been printed
         sys.exit(2)
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except USAGE_ERRORS as exc:  # usage errors: unknown option, missing or extra argument
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "seimlip"
+        _error(f"{where}: {exc.format_message()} (see {where} --help)")
+    except OSError as exc:  # a path we cannot write (read-only, under a file, disk full) slipped past the checks
+        if exc.errno not in PATH_ERRNOS or not (exc.filename2 or exc.filename):
+            raise
+        _error(f"{exc.filename2 or exc.filename}: {exc.strerror}")
+    except (*(m.Abort for m in _CLICKS), typer.Abort):
         err_console.print("interrupted")
         sys.exit(130)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _error(message: str) -> None:
+    """Print ``message`` as one line on stderr and exit 2 (the code of every user error)."""
+    err_console.print(Text("error: ", style="bold red") + Text(" ".join(message.split())), highlight=False,
+                      soft_wrap=True)
+    sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover
