@@ -18,8 +18,9 @@ def analyze(
 
     from md_runs.analysis import AnalysisConfig, analyze as run_analysis
     from mlip.config import load_config
+    from mlip.utils import check_writable
 
+    base = check_writable(Path(out if out is not None else run_dir) / "analysis", folder=True, what="analysis")
     cfg = load_config(AnalysisConfig, config)
     written = run_analysis(run_dir, out, cfg)
-    base = Path(out if out is not None else run_dir) / "analysis"
     Console().print(f"{len(written)} results in {base} (summary.json)")

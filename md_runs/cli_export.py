@@ -28,19 +28,30 @@ def pybamm_export(
     sei_phase: Optional[str] = typer.Option(None, "--sei-phase", help="SEI phase to export when several are analysed."),
     sei_option: Optional[str] = typer.Option(None, "--sei-option", help="PyBaMM SEI option (default: from the exported diffusivity)."),
     samples: Optional[int] = typer.Option(None, "--samples", help="--check: N joint samples instead of +-1 sigma runs."),
+    validation: Optional[Path] = typer.Option(
+        None, "--validation", help="validation.json of the model (seimlip validate): refuse parameters of failed phases."),
+    allow_unvalidated: bool = typer.Option(
+        False, "--allow-unvalidated", help="Export parameters from melted runs or failed phases anyway, marked."),
 ) -> None:
     """Map analysis results to PyBaMM's SEI parameters with mean, std and provenance."""
     from md_runs.export import build_export, check_pybamm
     from md_runs.export.check import checkable_option, default_cycle, make_experiment
     from md_runs.export.pybamm_json import write_export
     from mlip.config import dump_config, load_config, validate
+    from mlip.utils import check_writable
 
+    check_writable(out, what="--out")
+    if bpx is not None:
+        check_writable(bpx, what="--bpx")
+    if check:
+        check_writable(check_dir or out.with_name(out.stem + "_check"), folder=True, what="--check-dir")
     cfg = load_config(ExportConfig, config, {"base": base, "sei_phase": sei_phase, "sei_option": sei_option})
     if samples is not None:
         cfg = validate(ExportConfig, {**cfg.model_dump(), "check": {**cfg.check.model_dump(), "samples": samples}},
                        "--samples")
     doc = build_export(analyses, base=cfg.base, reference_temperature_K=cfg.reference_temperature_K,
-                       sei_phase=cfg.sei_phase, sei_option=cfg.sei_option)
+                       sei_phase=cfg.sei_phase, sei_option=cfg.sei_option, validation=validation,
+                       allow_unvalidated=allow_unvalidated)
     cfg = cfg.model_copy(update={
         "reference_temperature_K": doc["reference_temperature_K"], "sei_phase": doc["sei_phase"],
         "sei_option": doc["sei_option"],
@@ -61,6 +72,8 @@ def pybamm_export(
                   highlight=False, markup=False)
     if bpx is not None:
         console.print(f"BPX: {bpx}", markup=False)
+    for name, why in doc["validation"]["unvalidated"].items():
+        console.print(Text("UNVALIDATED: ", style="bold yellow") + Text(f"{name}: {'; '.join(why)}"), highlight=False)
     if check:
         folder = check_dir or path.with_name(path.stem + "_check")
         c = cfg.check

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from mlip.errors import UserError
+from mlip.utils import check_writable
 
 md_app = typer.Typer(no_args_is_help=True, help="Run MD protocols (SEI formation, Li transport).")
 
@@ -32,6 +33,7 @@ def run(
         raise UserError("give the protocol YAML (seimlip md run PROTOCOL.yaml --out DIR)", "md run")
     if protocol is not None and config is not None and protocol != config:
         raise UserError("give the protocol YAML once (argument or --config), not two different files", "md run")
+    check_writable(out, folder=True, what="--out")
     try:
         run_dirs = run_protocol(path, out, resume=resume)
     except MonitorStop as stop:

@@ -13,6 +13,7 @@ import typer
 import yaml
 
 from mlip.errors import UserError
+from mlip.utils import check_writable
 
 
 def _overrides(pairs: list[str] | None) -> dict:
@@ -46,6 +47,7 @@ def train(
         if value is not None:
             overrides[key] = value
     cfg = load_train_config(config, overrides)
+    check_writable(cfg.out_dir, folder=True, what="out_dir")
     if nproc < 1:
         raise UserError("--nproc must be at least 1")
     if committee > 1:
@@ -67,6 +69,7 @@ def evaluate(
     model: str = typer.Argument(..., help="checkpoint, deployed model file, or a shipped model's name"),
     data: Path = typer.Argument(..., help="labelled frames: extxyz(.gz), ase.db, folder, ..."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics here"),
+    force: bool = typer.Option(False, "--force", help="replace an existing --json file"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for parity PNGs (default: beside --json)"),
     batch_size: int = typer.Option(16, "--batch-size"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
@@ -86,6 +89,11 @@ def evaluate(
         raise UserError(f"--device must be auto, cpu or cuda, got {device!r}")
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    if json_out is not None:
+        check_writable(json_out, overwrite=force is True, what="--json")
+    plot_dir = plots if plots is not None else (json_out.parent if json_out is not None else None)
+    if plot_dir is not None or uncertainty:
+        check_writable(plot_dir or Path("."), folder=True, what="plots folder")
     dev = pick_device(device)
     potential = load_any_model(model, device=dev)
     if uncertainty:  # refuse a model without uncertainty before the evaluation pass
@@ -105,7 +113,6 @@ def evaluate(
     if json_out is not None:
         write_json(json_out, metrics)
         console.print(f"metrics written to {json_out}")
-    plot_dir = plots if plots is not None else (json_out.parent if json_out is not None else None)
     if plot_dir is not None:
         prefix = f"{json_out.stem}_parity" if plots is None else "parity"
         for path in parity_plots(frames, preds, plot_dir, prefix=prefix):

@@ -42,6 +42,38 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def check_writable(path: str | os.PathLike, *, folder: bool = False, overwrite: bool = True,
+                   what: str = "output") -> Path:
+    """``path`` if a command can write it (a file, or with ``folder`` a folder, made if missing);
+    otherwise one ``UserError`` naming it. Creates nothing.
+
+    Every command calls this on each of its outputs before it does any work, so a read-only
+    folder, a path below a regular file or a folder where a file should go costs nothing and
+    leaves nothing behind. ``overwrite=False`` refuses an existing file (``--force`` replaces it).
+    """
+    from mlip.errors import UserError
+
+    path = Path(path)
+    try:
+        exists = path.exists()
+        if exists and folder and not path.is_dir():
+            raise UserError(f"{what} folder: a file of that name exists", str(path))
+        if exists and not folder and path.is_dir():
+            raise UserError(f"{what} file: a folder of that name exists", str(path))
+        if exists and not folder and not overwrite:
+            raise UserError(f"{what} file exists (give --force to replace it)", str(path))
+        probe = path if folder else path.parent
+        while not probe.exists() and probe != probe.parent:  # the folder that the missing ones go into
+            probe = probe.parent
+        if not probe.is_dir():
+            raise UserError(f"cannot write {what}: {probe} is a file, not a folder", str(path))
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise UserError(f"cannot write {what}: folder {probe} is not writable", str(path))
+    except OSError as exc:  # e.g. a parent folder we may not even look into
+        raise UserError(f"cannot write {what}: {exc.strerror or exc}", str(path)) from None
+    return path
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from mlip.errors import UserError
+from mlip.utils import check_writable
 
 al_app = typer.Typer(no_args_is_help=True, help="Active-learning campaigns: init, run, submit, status, resume.")
 console = Console() if sys.stdout.isatty() else Console(width=180)  # logs and pipes get the whole table
@@ -32,14 +33,18 @@ def init(
 
     if config is None:
         config = Path(__file__).resolve().parent.parent / "configs" / "campaign_quick.yaml"
+    check_writable(campaign, folder=True, what="campaign folder")
     out = init_campaign(config, campaign)
     console.print(f"campaign initialised in {out} (next: seimlip al run {out})")
 
 
-def _run(campaign: Path, max_iterations: Optional[int], progress: bool) -> None:
-    from active_learning.campaign import run_campaign
+def _run(campaign: Path, max_iterations: Optional[int], progress: bool, config: Optional[Path] = None) -> None:
+    from active_learning.campaign import init_campaign, run_campaign
     from active_learning.campaign.report import print_table
 
+    check_writable(campaign, folder=True, what="campaign folder")
+    if config is not None and not (campaign / "campaign.yaml").exists():
+        init_campaign(config, campaign)
     summary = run_campaign(campaign, max_iterations=max_iterations, progress=progress)
     print_table(summary.table, console, title=f"campaign {campaign}")
     console.print(f"stopped: {summary.stopped_by}; {summary.oracle_calls} oracle calls, {summary.labelled} labelled "
@@ -54,11 +59,7 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="init CAMPAIGN from this YAML first if new"),
 ) -> None:
     """Run the loop until convergence, the oracle budget or --max-iterations; resumable."""
-    if config is not None and not (campaign / "campaign.yaml").exists():
-        from active_learning.campaign import init_campaign
-
-        init_campaign(config, campaign)
-    _run(campaign, max_iterations, progress)
+    _run(campaign, max_iterations, progress, config)
 
 
 @al_app.command("resume")
@@ -82,6 +83,7 @@ def submit(
 
     if not frames.exists():
         raise UserError("frames file not found", str(frames))
+    check_writable(campaign, folder=True, what="campaign folder")
     added, dups = submit_frames(campaign, frames, source or str(frames))
     console.print(f"{added} frames added, {dups} duplicates dropped")
 
@@ -95,6 +97,8 @@ def status(
     from active_learning.campaign import campaign_status
     from active_learning.campaign.report import print_table, write_plots
 
+    if plots:
+        check_writable(campaign / "plots", folder=True, what="--plots")
     rows = campaign_status(campaign)
     print_table(rows, console, title=f"campaign {campaign}")
     if plots:

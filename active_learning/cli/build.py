@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from active_learning.sampling import BuildConfig, build_frames
 from mlip.config import dump_config, load_config
 from mlip.data.readers import write_frames
+from mlip.utils import check_writable
 
 DEFAULT_PLAN = Path(__file__).resolve().parent.parent / "configs" / "quick_plan.yaml"
 
@@ -23,6 +24,7 @@ def build(
     seed: Optional[int] = typer.Option(None, help="Overrides the plan's seed."),
 ) -> None:
     """Build the (unlabelled) configurations of a sampling plan; resumes after an interruption."""
+    check_writable(out, what="--out")
     cfg = load_config(BuildConfig, config or DEFAULT_PLAN, {"seed": seed})
     total = sum(s.count for s in cfg.systems)
     with Progress(

@@ -17,7 +17,7 @@ from mlip.data.species import DEFAULT_SPECIES
 from mlip.data.split import stratified_split
 from mlip.data.stats import dataset_statistics
 from mlip.data.validate import validate_frames
-from mlip.utils import write_text_atomic
+from mlip.utils import check_writable, write_text_atomic
 
 data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
@@ -50,8 +50,11 @@ def stats(
     data: Path = typer.Argument(..., help="extxyz/ase.db file, any ase.io format, or a dataset folder."),
     config: Optional[Path] = ConfigOpt,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the statistics as JSON."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --json file."),
 ) -> None:
     """Counts per config_type, energy/force distributions and reference energies; fails on any invalid frame."""
+    if json_out:
+        check_writable(json_out, overwrite=force, what="--json")
     cfg = load_config(StatsConfig, config)
     frames = _read_valid(data, cfg.species)
     st = dataset_statistics(frames, cfg.species, cfg.e0_method, cfg.isolated_energies)
@@ -96,6 +99,7 @@ def split(
     fractions: Optional[tuple[float, float, float]] = typer.Option(None, help="Train, val, test fractions."),
 ) -> None:
     """Reproducible train/val/test split, stratified by config_type."""
+    check_writable(out, folder=True, what="--out")
     cfg = load_config(SplitConfig, config, {"seed": seed, "fractions": fractions})
     frames = _read_valid(data, cfg.species)
     parts = stratified_split(frames, cfg.fractions, cfg.seed)

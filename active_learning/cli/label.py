@@ -34,6 +34,7 @@ from active_learning.oracles.config import OracleConfig, TBLiteConfig
 from mlip.config import StrictModel, dump_config, load_config
 from mlip.data.species import DEFAULT_SPECIES
 from mlip.errors import UserError
+from mlip.utils import check_writable
 
 console = Console(stderr=True)
 OUTPUT_SUFFIXES = (".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz")
@@ -87,6 +88,7 @@ def label(
     """Label frames with energy, forces and stress (GFN1-xTB by default); resumes after any stop."""
     if not output.name.lower().endswith(OUTPUT_SUFFIXES):
         raise UserError(f"output must end in one of {', '.join(OUTPUT_SUFFIXES)}", str(output))
+    check_writable(output, what="--output")
     cfg = load_config(LabelConfig, config, {"workers": workers, "timeout": timeout, "retries": retries})
     rules = load_cell_rules(cfg.cell_rules, str(config) if config else "cell_rules")
     frames = read_input(input)

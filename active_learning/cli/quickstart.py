@@ -20,5 +20,7 @@ def quickstart(
 ) -> None:
     """Run the whole pipeline into OUT and write OUT/report.html."""
     from active_learning.pipeline import load_quickstart_config, run_pipeline
+    from mlip.utils import check_writable
 
+    check_writable(out, folder=True, what="--out")
     run_pipeline(load_quickstart_config(config, scale), out)

@@ -20,7 +20,7 @@ from md_runs.export import names as N
 from md_runs.export.inputs import load_inputs, read_points, select_sei_phase
 from md_runs.export.parameters import map_parameters
 from mlip.errors import UserError
-from mlip.utils import provenance, read_json_document, write_text_atomic
+from mlip.utils import atomic_path, provenance, read_json_document, write_text_atomic
 
 EXPORT_SCHEMA = "seimlip.pybamm-export/1"
 
@@ -36,8 +36,13 @@ def base_parameter_values(base: str):
 
 def build_export(analysis_paths: list[str | os.PathLike], *, base: str = "OKane2022",
                  reference_temperature_K: float | None = None, sei_phase: str | None = None,
-                 sei_option: str | None = None) -> dict[str, Any]:
-    """The export document (see the module docstring) without writing anything."""
+                 sei_option: str | None = None, validation: str | os.PathLike | None = None,
+                 allow_unvalidated: bool = False) -> dict[str, Any]:
+    """The export document (see the module docstring) without writing anything.
+
+    The validation gate (:mod:`md_runs.export.gate`) refuses a parameter from a run that melted, or
+    of a phase that failed ``validation`` (a validation.json), unless ``allow_unvalidated``.
+    """
     results = load_inputs(analysis_paths)
     base_values = base_parameter_values(base)
     base_t_ref = float(base_values[N.T_REF])
@@ -47,6 +52,9 @@ def build_export(analysis_paths: list[str | os.PathLike], *, base: str = "OKane2
     points, phase = select_sei_phase(read_points(results), sei_phase)
     known = {q for r in results for q in r.quantities}
     mapped = map_parameters(points, t_ref, sei_option, known)
+    from md_runs.export.gate import apply_gate, load_gate_validation
+
+    gate = apply_gate(mapped.uncertainty, load_gate_validation(validation, mapped.uncertainty), allow_unvalidated)
     parameters = mapped.parameters
     if t_ref != base_t_ref:
         parameters[N.T_REF] = t_ref
@@ -55,7 +63,7 @@ def build_export(analysis_paths: list[str | os.PathLike], *, base: str = "OKane2
         "schema": EXPORT_SCHEMA, "base": base, "reference_temperature_K": t_ref,
         "sei_option": mapped.sei_option, "sei_phase": phase,
         "parameters": parameters, "uncertainty": mapped.uncertainty,
-        "not_provided": mapped.not_provided,
+        "not_provided": mapped.not_provided, "validation": gate,
         "provenance": {"analyses": [r.provenance.get("path") for r in results],
                        "kinds": sorted({r.kind for r in results}),
                        "unused_quantities": sorted(known - used),
@@ -65,10 +73,12 @@ def build_export(analysis_paths: list[str | os.PathLike], *, base: str = "OKane2
 
 def export_pybamm(analysis_paths: list[Path], out: Path, *, base: str = "OKane2022",
                   bpx: Path | None = None, reference_temperature_K: float | None = None,
-                  sei_phase: str | None = None, sei_option: str | None = None) -> Path:
+                  sei_phase: str | None = None, sei_option: str | None = None,
+                  validation: str | os.PathLike | None = None, allow_unvalidated: bool = False) -> Path:
     """Write the PyBaMM export of ``analysis_paths`` to ``out`` (and a BPX file to ``bpx``)."""
     doc = build_export(analysis_paths, base=base, reference_temperature_K=reference_temperature_K,
-                       sei_phase=sei_phase, sei_option=sei_option)
+                       sei_phase=sei_phase, sei_option=sei_option, validation=validation,
+                       allow_unvalidated=allow_unvalidated)
     return write_export(doc, out, bpx)
 
 
@@ -83,9 +93,10 @@ def write_export(doc: dict[str, Any], out: Path, bpx: Path | None = None) -> Pat
         validate_bpx(bpx_doc)
         bpx_text = json.dumps(bpx_doc, indent=2) + "\n"
     out = Path(out)
-    write_text_atomic(out, text)
-    if bpx_text is not None:
-        write_text_atomic(Path(bpx), bpx_text)
+    with atomic_path(out) as tmp:  # out appears only once the BPX file is written too
+        tmp.write_text(text)
+        if bpx_text is not None:
+            write_text_atomic(Path(bpx), bpx_text)
     return out
 
 

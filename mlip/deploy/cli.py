@@ -25,10 +25,12 @@ def deploy(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Deployed model file to write (e.g. model.pt)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 or float64 (default: the model's own)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with checkpoints/output/dtype."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Export checkpoint(s) to one TorchScript file for the ASE calculator and LAMMPS (pair_style seimlip)."""
     from mlip.deploy.exporter import export
     from mlip.errors import UserError
+    from mlip.utils import check_writable
 
     cfg = load_config(DeployConfig, config, {"checkpoints": list(checkpoint) if checkpoint else None,
                                              "output": output, "dtype": dtype})
@@ -36,6 +38,7 @@ def deploy(
         raise UserError("give at least one checkpoint to deploy", "checkpoint")
     if cfg.output is None:
         raise UserError("say where to write the deployed model with -o/--output", "output")
+    check_writable(cfg.output, overwrite=force is True, what="deployed model")
     resolved = cfg.model_dump(mode="json")
     source = [str(p) for p in cfg.checkpoints]
     path = export(source if len(source) > 1 else source[0], cfg.output, dtype=cfg.dtype,
