@@ -11,3 +11,10 @@ class UserError(Exception):
     def __init__(self, message: str, where: str | None = None):
         self.where = where
         super().__init__(f"{where}: {message}" if where else message)
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first non-empty line of an exception's message (its type name when it has none), for a
+    one-line error that quotes what a library said."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -17,7 +17,7 @@ import ase.io
 import numpy as np
 from ase import Atoms
 
-from mlip.errors import UserError
+from mlip.errors import UserError, first_line
 from mlip.utils import atomic_path
 
 DATA_SUFFIXES = (".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz", ".db")
@@ -87,8 +87,7 @@ def _read_file(path: Path, index: str | int | slice = ":") -> list[Atoms]:
     except (gzip.BadGzipFile, EOFError) as exc:
         raise UserError(f"corrupt or truncated compressed file ({exc})", str(path)) from None
     except Exception as exc:  # ase.io raises many types for malformed input
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot read as {suffix.lstrip('.') or 'a known format'}: {text}", str(path)) from None
+        raise UserError(f"cannot read as {suffix.lstrip('.') or 'a known format'}: {first_line(exc)}", str(path)) from None
     if isinstance(frames, Atoms):
         frames = [frames]
     if not frames:

@@ -19,7 +19,7 @@ from torch import nn
 
 from mlip.deploy.format import FORMAT_NAME, FORMAT_VERSION, METADATA_FILE, _check_metadata, _diagnose, is_deployed_file, read_metadata  # noqa: F401
 from mlip.deploy.module import DeployedPotential
-from mlip.errors import UserError
+from mlip.errors import UserError, first_line
 from mlip.utils import atomic_path
 
 Source = Union[str, os.PathLike, nn.Module]
@@ -182,8 +182,7 @@ def load_deployed(path: str | os.PathLike, device: str | torch.device = "cpu") -
     try:
         module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load the deployed model ({first})", str(path)) from None
+        raise UserError(f"cannot load the deployed model ({first_line(exc)})", str(path)) from None
     try:
         metadata = json.loads(extra[METADATA_FILE])
     except json.JSONDecodeError:
@@ -218,5 +217,5 @@ def potential_from_deployed(path: str | os.PathLike):
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise UserError(f"the deployed weights do not match its config: {str(exc).splitlines()[0]}", str(path)) from None
+        raise UserError(f"the deployed weights do not match its config: {first_line(exc)}", str(path)) from None
     return model.eval()

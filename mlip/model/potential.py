@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from mlip.errors import UserError
+from mlip.errors import UserError, first_line
 from mlip.model.config import ModelConfig
 from mlip.nn.grouping import group_edges
 from mlip.nn import BesselBasis, InteractionBlock, PolynomialEnvelope, RadialMLP, SphericalHarmonics, ZBLRepulsion
@@ -149,7 +149,7 @@ class Potential(nn.Module):
         try:
             model.load_state_dict(state["state_dict"])
         except RuntimeError as exc:
-            raise UserError(f"model state does not match its config: {str(exc).splitlines()[0]}") from None
+            raise UserError(f"model state does not match its config: {first_line(exc)}") from None
         return model
 
 

@@ -12,13 +12,14 @@ Layout (``FORMAT_VERSION`` 1)::
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mlip.errors import UserError
+from mlip.errors import UserError, first_line
 from mlip.utils import atomic_path
 
 FORMAT_VERSION = 1
@@ -47,11 +48,21 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
+def previous_path(path: str | Path) -> Path:
+    """Where ``save_checkpoint(..., keep_previous=True)`` keeps the checkpoint it replaced."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def save_checkpoint(path: str | Path, state: dict, keep_previous: bool = False) -> None:
+    """Write atomically: a crash mid-write leaves the previous checkpoint intact. ``keep_previous``
+    moves the replaced file to :func:`previous_path`, which a resume falls back on."""
     state = {"format_version": FORMAT_VERSION, "kind": KIND, **state}
+    path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+        if keep_previous and path.exists():
+            os.replace(path, previous_path(path))
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -59,10 +70,12 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError("checkpoint not found", str(path))
+    if path.stat().st_size == 0:
+        raise UserError("empty file (0 bytes), not a seimlip checkpoint", str(path))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # not a torch file, or one that needs pickled code
-        raise UserError(f"not a seimlip checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})", str(path)) from None
+        raise UserError(f"not a seimlip checkpoint ({type(exc).__name__}: {first_line(exc, 120)})", str(path)) from None
     if not isinstance(state, dict) or state.get("kind") != KIND or "format_version" not in state:
         raise UserError("not a seimlip checkpoint (no format_version/kind)", str(path))
     if state["format_version"] != FORMAT_VERSION:
@@ -70,6 +83,24 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
             f"checkpoint format_version {state['format_version']} is not supported by this seimlip "
             f"(expects {FORMAT_VERSION})", str(path))
     return state
+
+
+def load_resume_checkpoint(path: str | Path, map_location="cpu") -> tuple[dict, Path]:
+    """(state, file) of the newest readable checkpoint: ``path``, or the previous one kept beside it
+    when ``path`` is missing, truncated or corrupt (a line on stderr says so)."""
+    path = Path(path)
+    try:
+        return load_checkpoint(path, map_location), path
+    except UserError as exc:
+        previous = previous_path(path)
+        if not previous.is_file():
+            raise
+        state = load_checkpoint(previous, map_location)
+        from rich.console import Console
+
+        Console(stderr=True).print(f"warning: {exc}; resuming from {previous} (epoch {state.get('epoch')})",
+                                   markup=False, highlight=False, soft_wrap=True)
+        return state, previous
 
 
 def load_model(path: str | Path, use_ema: bool = True, map_location="cpu"):

@@ -27,7 +27,10 @@ def member_status(out_dir: Path) -> str:
     """``done`` (summary.json written), ``started`` (a checkpoint) or ``new``."""
     if (out_dir / "summary.json").is_file():
         return "done"
-    if (out_dir / "checkpoints" / "last.pt").is_file():
+    from mlip.train.checkpoint import previous_path
+
+    last = out_dir / "checkpoints" / "last.pt"
+    if last.is_file() or previous_path(last).is_file():  # a resume falls back on the previous one
         return "started"
     return "new"
 

@@ -17,7 +17,7 @@ import torch
 from mlip.errors import UserError
 from mlip.evaluate import E_SQ, F_SQ, N_E, N_F, N_S, N_SUMS, S_SQ, frame_error_sums, metrics_from_sums
 from mlip.train import distributed as D
-from mlip.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mlip.train.checkpoint import load_resume_checkpoint, rng_state, save_checkpoint, set_rng_state
 from mlip.train.config import TrainConfig, dump_config
 from mlip.train.data import fit_statistics, load_splits, make_graphs, make_loader
 from mlip.train.ema import ExponentialMovingAverage
@@ -78,8 +78,8 @@ class Trainer:
         self.last_path, self.best_path = self.out / "checkpoints" / "last.pt", self.out / "checkpoints" / "best.pt"
         state = None
         if resume:
-            state = load_checkpoint(self.last_path)
-            _check_resumable(config, state["config"], str(self.last_path))
+            state, resumed_from = load_resume_checkpoint(self.last_path)
+            _check_resumable(config, state["config"], str(resumed_from))
         elif self.last_path.exists():
             raise UserError("this run folder already holds a checkpoint: pass --resume or choose another out_dir",
                             "out_dir")
@@ -264,7 +264,7 @@ class Trainer:
                 self.history.append(row)
                 if main:
                     state = self._state()
-                    save_checkpoint(self.last_path, state)
+                    save_checkpoint(self.last_path, state, keep_previous=True)
                     if improved:
                         save_checkpoint(self.best_path, state)
                     write_metrics_csv(self.out / "metrics.csv", self.history)
