@@ -62,7 +62,8 @@ def _stop_reason(cfg: CampaignConfig, store: CampaignStore, table: list[dict], c
         return "converged"
     if store.oracle_calls() >= conv.max_oracle_calls:
         return "oracle_budget"
-    if done and done[-1]["iteration"] >= cap:
+    finished = [r["iteration"] for r in table if r["phase"] == "done"]  # iteration 0 too: cap 0 = initial training only
+    if finished and finished[-1] >= cap:
         return "max_iterations"
     return None
 
@@ -172,6 +173,8 @@ def run_campaign(campaign_dir: str | os.PathLike, max_iterations: int | None = N
     from mlip.train.logging import WandbRun
 
     campaign_dir = Path(campaign_dir)
+    if max_iterations is not None and max_iterations < 0:
+        raise UserError(f"must be 0 (the initial training only) or more, got {max_iterations}", "--max-iterations")
     cfg, store = load_campaign(campaign_dir)
     cap = max_iterations if max_iterations is not None else cfg.convergence.max_iterations
     tests = test_frames(cfg)
