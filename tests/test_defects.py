@@ -42,3 +42,19 @@ def test_spec_with_rattle_and_strain_keeps_the_defect_thresholds():
     atoms = build_from_spec({"builder": "sei_defect", "name": "Li2O", "repeat": [2, 2, 2], "defect": "interstitial",
                              "seed": 1, "rattle": 0.05, "strain": 0.03, "config_type": "sei_li2o_defect"})
     assert len(atoms) == 97 and atoms.info["config_type"] == "sei_li2o_defect"
+
+
+@pytest.mark.parametrize("phase,strain", [("LiF", 0.006), ("Li2O", -0.005)])
+def test_sei_li_interface_is_commensurate_and_clear(phase, strain):
+    from ase.neighborlist import neighbor_list
+
+    from md_runs.builders import sei_li_interface
+
+    atoms = sei_li_interface(phase)
+    assert abs(atoms.info["film_strain"] - strain) < 1e-3
+    n_metal = atoms.info["n_li_metal"]
+    assert atoms.get_chemical_symbols()[:n_metal] == ["Li"] * n_metal
+    film_z = atoms.positions[n_metal:, 2].min()
+    assert film_z - atoms.positions[:n_metal, 2].max() == pytest.approx(2.2)
+    i, j, d = neighbor_list("ijd", atoms, 1.9)
+    assert len(d) == 0  # nothing closer than 1.9 Å

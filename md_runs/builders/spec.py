@@ -19,6 +19,7 @@ from mlip.config import StrictModel, validate
 from mlip.errors import UserError
 from md_runs.builders.crystals import li_bulk, li_slab, sei_phase
 from md_runs.builders.defects import sei_defect
+from md_runs.builders.sei_interfaces import sei_li_interface
 from md_runs.builders.molecules import molecule
 from md_runs.builders.packing import electrolyte_box, ledc_box
 from md_runs.builders.perturb import rattle, strain
@@ -32,6 +33,7 @@ BUILDERS: dict[str, Callable[..., Atoms]] = {
     "interface": li_interface,
     "sei_phase": sei_phase,
     "sei_defect": sei_defect,
+    "sei_interface": sei_li_interface,
     "ledc_box": ledc_box,
     "molecule": molecule,
 }
