@@ -12,6 +12,8 @@ from typing import Optional
 import typer
 import yaml
 
+from mlip.cli_options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt
+from mlip.data.keys import LabelKeys, key_overrides
 from mlip.errors import UserError
 from mlip.utils import check_writable
 
@@ -37,6 +39,9 @@ def train(
     set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE override, dotted keys (repeatable)"),
     nproc: int = typer.Option(1, "--nproc", help="local DDP processes (gloo on CPU); use torchrun on clusters"),
     committee: int = typer.Option(1, "--committee", help="train K members (seeds seed..seed+K-1) in out_dir/member_i"),
+    energy_key: Optional[str] = EnergyKeyOpt,
+    forces_key: Optional[str] = ForcesKeyOpt,
+    stress_key: Optional[str] = StressKeyOpt,
 ) -> None:
     """Train a potential from a YAML config; writes checkpoints, metrics.csv, plots and summary.json."""
     from mlip.train.config import load_train_config
@@ -46,6 +51,8 @@ def train(
                        ("max_epochs", max_epochs), ("max_time_minutes", max_time), ("seed", seed)):
         if value is not None:
             overrides[key] = value
+    for key, value in key_overrides(energy_key, forces_key, stress_key).items():
+        overrides[f"data.{key}"] = value
     cfg = load_train_config(config, overrides)
     check_writable(cfg.out_dir, folder=True, what="out_dir")
     if nproc < 1:
@@ -69,19 +76,26 @@ def evaluate(
     model: str = typer.Argument(..., help="checkpoint, deployed model file, or a shipped model's name"),
     data: Path = typer.Argument(..., help="labelled frames: extxyz(.gz), ase.db, folder, ..."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics here"),
-    force: bool = typer.Option(False, "--force", help="replace an existing --json file"),
+    force: bool = typer.Option(False, "--force", help="replace an existing --json or --predictions file"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for parity PNGs (default: beside --json)"),
     batch_size: int = typer.Option(16, "--batch-size"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
     uncertainty: bool = typer.Option(False, "--uncertainty", help="also calibrate the model's uncertainty "
                                      "(committee or readout heads): calibration.json + calibration.png"),
+    predictions: Optional[Path] = typer.Option(None, "--predictions", help="write the frames with the "
+                                               "predictions (and uncertainties) here, extxyz(.gz)"),
+    prediction_prefix: str = typer.Option("seimlip_", "--prediction-prefix", help="key prefix of the "
+                                          "predictions in --predictions (labels go under REF_*)"),
+    energy_key: Optional[str] = EnergyKeyOpt,
+    forces_key: Optional[str] = ForcesKeyOpt,
+    stress_key: Optional[str] = StressKeyOpt,
 ) -> None:
     """Energy/force/stress MAE and RMSE of MODEL on DATA, overall and per config_type."""
     from rich.console import Console
     from rich.progress import Progress
 
     from mlip.data.readers import read_frames
-    from mlip.evaluate import evaluate_model, load_any_model, print_table, write_json
+    from mlip.evaluate import check_eval_frames, evaluate_model, load_any_model, print_table, write_json
     from mlip.train.distributed import pick_device
     from mlip.train.plots import parity_plots
 
@@ -91,6 +105,11 @@ def evaluate(
         raise UserError("--batch-size must be at least 1")
     if json_out is not None:
         check_writable(json_out, overwrite=force is True, what="--json")
+    if predictions is not None:
+        from mlip.predictions import check_prefix
+
+        check_prefix(prediction_prefix)
+        check_writable(predictions, overwrite=force is True, what="--predictions")
     plot_dir = plots if plots is not None else (json_out.parent if json_out is not None else None)
     if plot_dir is not None or uncertainty:
         check_writable(plot_dir or Path("."), folder=True, what="plots folder")
@@ -100,9 +119,10 @@ def evaluate(
         from mlip.uncertainty import uncertainty_calculator
 
         calibrated = uncertainty_calculator(model, device=str(dev))
-    frames = read_frames(data)
+    frames = read_frames(data, keys=LabelKeys(**key_overrides(energy_key, forces_key, stress_key)))
     if not frames:
         raise UserError("no frames to evaluate on", str(data))
+    check_eval_frames(frames, getattr(potential, "species", None))
     console = Console()
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(frames))
@@ -113,6 +133,11 @@ def evaluate(
     if json_out is not None:
         write_json(json_out, metrics)
         console.print(f"metrics written to {json_out}")
+    if predictions is not None:
+        from mlip.predictions import write_predictions
+
+        write_predictions(predictions, frames, preds, prediction_prefix)
+        console.print(f"predictions written to {predictions}")
     if plot_dir is not None:
         prefix = f"{json_out.stem}_parity" if plots is None else "parity"
         for path in parity_plots(frames, preds, plot_dir, prefix=prefix):

@@ -8,7 +8,6 @@ tables. Conventions: energies per atom; force errors per Cartesian component; st
 
 from __future__ import annotations
 
-import json
 import math
 from collections import OrderedDict
 from pathlib import Path
@@ -96,7 +95,9 @@ def predict(model, frames, batch_size: int = 16, device: str | torch.device = "c
 
 
 def predict_with_calculator(calc, frames, progress=None) -> list[dict]:
-    """Predictions through an ASE calculator (a deployed model)."""
+    """Predictions through an ASE calculator (a deployed model), with its uncertainties."""
+    from mlip.predictions import uncertainty_results
+
     out = []
     for atoms in frames:
         a = atoms.copy()
@@ -108,6 +109,7 @@ def predict_with_calculator(calc, frames, progress=None) -> list[dict]:
             except Exception:  # a calculator without stress
                 stress = None
         out.append({"energy": float(a.get_potential_energy()), "forces": np.asarray(a.get_forces()), "stress": stress})
+        out[-1].update(uncertainty_results(calc.results))  # committee / readout-head spreads, if any
         if progress is not None:
             progress(1)
     return out
@@ -186,6 +188,20 @@ def load_any_model(spec: str | Path, device: str | torch.device = "cpu"):
     return load_model(path)  # a checkpoint, or the clear "not a seimlip checkpoint" error
 
 
+def check_eval_frames(frames, species=None) -> None:
+    """One ``UserError`` naming the file and frame unless every frame is valid (finite positions,
+    cell and labels, known elements, no overlapping atoms: :mod:`mlip.data.validate`) and carries
+    a label (energy or forces) to compare the model with."""
+    from mlip.data.readers import frame_label
+    from mlip.data.validate import validate_frames
+
+    validate_frames(frames, list(species) if species is not None else None, require_labels=False)
+    bare = [a for a in frames if a.info.get("energy") is None and "forces" not in a.arrays]
+    if bare:
+        more = f" (and {len(bare) - 1} more such frame(s))" if len(bare) > 1 else ""
+        raise UserError(f"no energy or forces label to evaluate the model against{more}", frame_label(bare[0]))
+
+
 def evaluate_model(model, frames, batch_size: int = 16, device: str = "cpu", progress=None):
     """(metrics dict, predictions) for a Potential or an ASE calculator on ``frames``."""
     if isinstance(model, torch.nn.Module):
@@ -196,6 +212,6 @@ def evaluate_model(model, frames, batch_size: int = 16, device: str = "cpu", pro
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    from mlip.utils import write_text_atomic
+    from mlip.utils import write_json_atomic
 
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    write_json_atomic(path, data)

@@ -42,6 +42,32 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def json_ready(value):
+    """``value`` as plain JSON data: numpy scalars and arrays as numbers and lists, and every
+    non-finite float (NaN, inf) as None, so that no file we write holds the non-JSON ``NaN``."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return json_ready(value.tolist())
+    return value
+
+
+def json_text(data, indent: int | None = 2, default=None) -> str:
+    """``data`` as strict JSON text (see :func:`json_ready`) ending in a newline."""
+    import json
+
+    return json.dumps(json_ready(data), indent=indent, allow_nan=False, default=default) + "\n"
+
+
+def write_json_atomic(path: str | os.PathLike, data, indent: int | None = 2, default=None) -> None:
+    """Write ``data`` as strict JSON (see :func:`json_ready`), atomically."""
+    write_text_atomic(path, json_text(data, indent, default))
+
+
 def check_writable(path: str | os.PathLike, *, folder: bool = False, overwrite: bool = True,
                    what: str = "output") -> Path:
     """``path`` if a command can write it (a file, or with ``folder`` a folder, made if missing);
