@@ -74,9 +74,9 @@ class Run:
 
 
 def write_run_info(run_dir: str | os.PathLike, info: RunInfo) -> None:
-    from mlip.utils import write_text_atomic
+    from mlip.utils import write_json_atomic
 
-    write_text_atomic(Path(run_dir) / RUN_FILE, json.dumps(info.model_dump(), indent=2) + "\n")
+    write_json_atomic(Path(run_dir) / RUN_FILE, info.model_dump())
 
 
 def read_run_info(run_dir: str | os.PathLike) -> RunInfo:

@@ -18,7 +18,6 @@ It reports Spearman's rank correlation per measure, binned error-vs-uncertainty 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from mlip.errors import UserError
-from mlip.utils import atomic_path, write_text_atomic
+from mlip.utils import atomic_path, write_json_atomic
 
 JSON_NAME = "calibration.json"
 PNG_NAME = "calibration.png"
@@ -187,6 +186,6 @@ def calibration_report(model: Any, frames: Any, out_dir: str | os.PathLike, n_bi
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot_calibration(report, per_frame, out / PNG_NAME)
-    write_text_atomic(out / JSON_NAME, json.dumps(report, indent=1) + "\n")
+    write_json_atomic(out / JSON_NAME, report, indent=1)
     report["json"], report["png"] = str(out / JSON_NAME), str(out / PNG_NAME)
     return report

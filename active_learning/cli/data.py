@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -11,13 +10,15 @@ from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
-from mlip.config import StrictModel, dump_config, load_config
+from mlip.cli_options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt
+from mlip.config import dump_config, load_config
+from mlip.data.keys import LabelKeys, key_overrides
 from mlip.data.readers import read_frames, write_frames
 from mlip.data.species import DEFAULT_SPECIES
 from mlip.data.split import stratified_split
 from mlip.data.stats import dataset_statistics
 from mlip.data.validate import validate_frames
-from mlip.utils import check_writable, write_text_atomic
+from mlip.utils import check_writable, write_json_atomic
 
 data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
@@ -25,22 +26,22 @@ console = Console()
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML file with this command's settings.")
 
 
-class StatsConfig(StrictModel):
+class StatsConfig(LabelKeys):
     species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES))
     e0_method: Literal["least_squares", "isolated"] = "least_squares"
     isolated_energies: dict[str, float] | None = None
 
 
-class SplitConfig(StrictModel):
+class SplitConfig(LabelKeys):
     species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES))
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     compress: bool = True
 
 
-def _read_valid(path: Path, species: list[str]):
+def _read_valid(path: Path, species: list[str], keys: LabelKeys | None = None):
     with console.status(f"reading {path}"):
-        frames = read_frames(path)
+        frames = read_frames(path, keys=keys)
         validate_frames(frames, species)
     return frames
 
@@ -51,12 +52,15 @@ def stats(
     config: Optional[Path] = ConfigOpt,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the statistics as JSON."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --json file."),
+    energy_key: Optional[str] = EnergyKeyOpt,
+    forces_key: Optional[str] = ForcesKeyOpt,
+    stress_key: Optional[str] = StressKeyOpt,
 ) -> None:
     """Counts per config_type, energy/force distributions and reference energies; fails on any invalid frame."""
     if json_out:
         check_writable(json_out, overwrite=force, what="--json")
-    cfg = load_config(StatsConfig, config)
-    frames = _read_valid(data, cfg.species)
+    cfg = load_config(StatsConfig, config, key_overrides(energy_key, forces_key, stress_key))
+    frames = _read_valid(data, cfg.species, cfg.label_keys())
     st = dataset_statistics(frames, cfg.species, cfg.e0_method, cfg.isolated_energies)
     table = Table(title=f"{data}: {st.n_frames} frames, {st.n_atoms} atoms")
     table.add_column("config_type")
@@ -87,7 +91,7 @@ def stats(
     console.print(f"frames with stress: {st.n_with_stress}")
     console.print("invalid frames: 0")
     if json_out:
-        write_text_atomic(json_out, json.dumps(d, indent=2))
+        write_json_atomic(json_out, d)
 
 
 @data_app.command("split")
@@ -97,11 +101,15 @@ def split(
     config: Optional[Path] = ConfigOpt,
     seed: Optional[int] = typer.Option(None, help="Seed of the shuffle (overrides the config)."),
     fractions: Optional[tuple[float, float, float]] = typer.Option(None, help="Train, val, test fractions."),
+    energy_key: Optional[str] = EnergyKeyOpt,
+    forces_key: Optional[str] = ForcesKeyOpt,
+    stress_key: Optional[str] = StressKeyOpt,
 ) -> None:
     """Reproducible train/val/test split, stratified by config_type."""
     check_writable(out, folder=True, what="--out")
-    cfg = load_config(SplitConfig, config, {"seed": seed, "fractions": fractions})
-    frames = _read_valid(data, cfg.species)
+    cfg = load_config(SplitConfig, config, {"seed": seed, "fractions": fractions,
+                                            **key_overrides(energy_key, forces_key, stress_key)})
+    frames = _read_valid(data, cfg.species, cfg.label_keys())
     parts = stratified_split(frames, cfg.fractions, cfg.seed)
     suffix = ".extxyz.gz" if cfg.compress else ".extxyz"
     for name, part in parts.items():

@@ -27,7 +27,6 @@ name                            unit        meaning
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mlip.errors import UserError
-from mlip.utils import read_json_document, write_text_atomic
+from mlip.utils import read_json_document, write_json_atomic
 
 SCHEMA = "seimlip.analysis/1"
 
@@ -80,7 +79,7 @@ class AnalysisResult:
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
-        write_text_atomic(path, json.dumps(self.to_json(), indent=2, default=_plain) + "\n")
+        write_json_atomic(path, self.to_json())
         return path
 
     def get(self, name: str, **meta) -> Quantity:
@@ -93,12 +92,6 @@ class AnalysisResult:
         where = f" with {meta}" if meta else ""
         raise UserError(f"analysis '{self.kind}' has no quantity '{name}'{where}", self.provenance.get("path"))
 
-
-def _plain(value: Any) -> Any:
-    """JSON for numpy scalars/arrays; NaN/inf become None."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _quantity(data: dict[str, Any], where: str) -> Quantity:

@@ -11,7 +11,6 @@ The file (schema ``seimlip.pybamm-export/1``)::
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from md_runs.export import names as N
 from md_runs.export.inputs import load_inputs, read_points, select_sei_phase
 from md_runs.export.parameters import map_parameters
 from mlip.errors import UserError
-from mlip.utils import atomic_path, provenance, read_json_document, write_text_atomic
+from mlip.utils import atomic_path, json_text, provenance, read_json_document, write_text_atomic
 
 EXPORT_SCHEMA = "seimlip.pybamm-export/1"
 
@@ -84,26 +83,20 @@ def export_pybamm(analysis_paths: list[Path], out: Path, *, base: str = "OKane20
 
 def write_export(doc: dict[str, Any], out: Path, bpx: Path | None = None) -> Path:
     """Write an export document (and its BPX file, validated first); nothing is written on error."""
-    text = json.dumps(doc, indent=2, default=_plain) + "\n"
+    text = json_text(doc)
     bpx_text = None
     if bpx is not None:
         from md_runs.export.bpx_file import bpx_document, validate_bpx
 
         bpx_doc = bpx_document(doc)
         validate_bpx(bpx_doc)
-        bpx_text = json.dumps(bpx_doc, indent=2) + "\n"
+        bpx_text = json_text(bpx_doc)
     out = Path(out)
     with atomic_path(out) as tmp:  # out appears only once the BPX file is written too
         tmp.write_text(text)
         if bpx_text is not None:
             write_text_atomic(Path(bpx), bpx_text)
     return out
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def read_export(path: str | os.PathLike) -> dict[str, Any]:
