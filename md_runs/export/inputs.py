@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from md_runs.analysis.result import SCHEMA, AnalysisResult, Quantity, load_result
-from mlip.errors import UserError
+from mlip.errors import UserError, first_line
 
 #: contract unit of each quantity the exporter reads, and accepted spellings -> factor to it.
 UNITS: dict[str, tuple[str, dict[str, float]]] = {
@@ -64,7 +64,7 @@ def result_files(paths: Iterable[str | Path]) -> list[Path]:
         raise UserError("no analysis files given (expected result JSON files or folders)")
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*.json") if _is_result_file(f))
+            found = sorted(f for f in p.rglob("*.json") if not f.name.startswith(".") and _is_result_file(f))
             if not found:
                 raise UserError(f"no analysis result JSON ({SCHEMA}) below this folder", str(p))
             files += found
@@ -76,14 +76,15 @@ def result_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _is_result_file(path: Path) -> bool:
+    """Whether a JSON file below an analysis folder is a result; one that cannot be read or parsed
+    is an error naming it (skipping it silently would change the export). Hidden files (the
+    temporary files of an interrupted atomic write) are not looked at."""
     try:
-        with path.open() as fh:
-            head = fh.read(4096)
-        if SCHEMA not in head:
-            return False
-        return json.loads(path.read_text()).get("schema") == SCHEMA
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return False
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"unreadable JSON file in the analysis folder ({type(exc).__name__}: {first_line(exc, 80)})",
+                        str(path)) from None
+    return isinstance(data, dict) and data.get("schema") == SCHEMA
 
 
 def classify_region(meta: dict[str, Any], provenance: dict[str, Any]) -> tuple[str, str | None]:
