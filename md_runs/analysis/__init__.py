@@ -7,6 +7,10 @@ writes ``analysis/<run name>/<kind>.json`` + ``.png`` per applicable analysis:
 - ``diffusion``: every run (Li tracer D per region, solvent D in liquids, NE/EH conductivity,
   Haven ratio);
 - ``density``: runs with ``equilibration/thermo.csv``;
+- ``crystallinity``: bulk crystal runs (an SEI phase or bcc Li; :mod:`.crystallinity`): the
+  fraction of the anion lattice still on its sites and the Lindemann index; every quantity of the
+  run carries ``melted`` (and a melted crystal's Li diffusivity is never ``diffusive``), which the
+  PyBaMM export refuses unless ``--allow-unvalidated``;
 
 plus ``analysis/arrhenius_<system>.json`` + ``.png`` for every system run at two or more
 temperatures, ``analysis/summary.json`` listing every result and ``analysis/config.yaml`` (the
@@ -80,6 +84,11 @@ def _analyze_run(run, config: AnalysisConfig, folder: Path) -> dict[str, Analysi
     results["diffusion"] = diffusion_result(run, config, folder / "diffusion.png", molecules, liquid, regions)
     if (run.path / EQUILIBRATION_THERMO).is_file():
         results["density"] = density_result(run, config, folder / "density.png")
+    from md_runs.analysis.crystallinity import crystallinity_result, is_bulk_crystal_run, mark_phase_state
+
+    if is_bulk_crystal_run(run):  # the gate: a melted crystal's numbers are marked, never 'diffusive'
+        results["crystallinity"] = crystallinity_result(run, folder / "crystallinity.png")
+        mark_phase_state(results, results["crystallinity"])
     return results
 
 
@@ -122,6 +131,12 @@ def analyze(root: str | Path, out: str | Path | None = None, config: AnalysisCon
         prov = {"system": system, "runs": [p for _, p in usable],
                 "temperatures_K": sorted(q.meta["temperature_K"] for q, _ in usable), "software": provenance()}
         result = arrhenius_result(system, "li_diffusivity", [q for q, _ in usable], prov, base / f"{key}.png")
+        melted = sorted({q.meta["temperature_K"] for q, _ in usable if q.meta.get("melted")})
+        for value in result.quantities.values():  # an Arrhenius fit through a melted run is one too
+            for item in value if isinstance(value, list) else [value]:
+                item.meta["melted"] = bool(melted)
+                if melted:
+                    item.meta["phase_state"] = f"fit includes runs that melted (T = {melted} K)"
         written[key] = result.save(base / f"{key}.json")
     summary = {"root": str(root), "config": "config.yaml",
                "results": {k: str(p.relative_to(base)) for k, p in written.items()}}

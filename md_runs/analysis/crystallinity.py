@@ -183,3 +183,76 @@ def crystallinity(frames: list[Atoms], reference: Atoms | None = None, *, site_r
         series={"time_ps": times.tolist(), "site_fraction": frac.tolist(),
                 "rms_displacement_A": np.sqrt((dist[:, mask] ** 2).mean(axis=1)).tolist()},
         melted=bool(reasons), reason="; ".join(reasons))
+
+
+# --- the analysis of a transport run (``seimlip analyze``) ------------------------------------------
+BULK_CRYSTALS = ("LiF", "Li2O", "Li2CO3", "Li")
+
+
+def is_bulk_crystal_run(run) -> bool:
+    """A run of a bulk crystal (an SEI phase or bcc Li), not an interface or a liquid."""
+    return run.info.surface_normal is None and bool(run.info.formula_unit or run.info.system in BULK_CRYSTALS)
+
+
+def reference_lattice(run) -> Atoms:
+    """The ideal lattice a run started from (``initial.extxyz``), else its first frame."""
+    from ase.io import read
+
+    path = run.path / "initial.extxyz"
+    first = run.frames[0]
+    if path.is_file():
+        try:
+            atoms = read(path)
+        except Exception:  # noqa: BLE001 - an unreadable initial file: fall back to frame 0
+            return first
+        if len(atoms) == len(first) and atoms.get_chemical_symbols() == first.get_chemical_symbols():
+            return atoms
+    return first
+
+
+def crystallinity_result(run, png):
+    """The ``crystallinity`` analysis of a bulk crystal run (AnalysisResult + PNG)."""
+    from md_runs.analysis.common import run_provenance
+    from md_runs.analysis.plotting import figure, save_png
+    from md_runs.analysis.result import AnalysisResult, Quantity
+
+    ref = reference_lattice(run)
+    c = crystallinity(run.frames, ref, times_ps=run.times_ps)
+    meta = {"temperature_K": run.info.temperature_K, "system": run.info.system, "melted": c.melted,
+            "lindemann": c.lindemann, "site_fraction_final": c.site_fraction_final,
+            "li_site_fraction": c.li_site_fraction, "framework": c.framework, "reason": c.reason,
+            "rdf_first_peak": c.rdf_first_peak}
+    q = Quantity(c.site_fraction, None, "1", f"fraction of {'/'.join(c.framework)} atoms within {SITE_RADIUS_A:g} Å "
+                 "of their lattice sites (last half of the run)", meta)
+    fig, (ax,) = figure(1, 5.0, 3.4)
+    ax.plot(c.series["time_ps"], c.series["site_fraction"], lw=1)
+    ax.axhline(MIN_SITE_FRACTION, ls="--", color="k", lw=0.8, label=f"crystal >= {MIN_SITE_FRACTION:g}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("framework atoms on their sites")
+    ax.set_title(f"crystallinity: {run.info.name}" + (" (MELTED)" if c.melted else ""), fontsize=9)
+    ax.legend(fontsize=7)
+    save_png(fig, png)
+    window = (float(run.times_ps[0]), float(run.times_ps[-1]))
+    return AnalysisResult("crystallinity", {"crystallinity": q},
+                          {"crystallinity": {k: list(v) for k, v in c.series.items()}},
+                          run_provenance(run, window, reference="initial.extxyz" if ref is not run.frames[0] else "frame 0"),
+                          [png.name])
+
+
+def mark_phase_state(results: dict, crystal) -> None:
+    """Put the run's crystallinity on every quantity of its other analyses; a melted crystal's Li
+    motion is never 'diffusive' (it is a liquid's, not defect transport in the SEI phase)."""
+    q = crystal.quantities["crystallinity"]
+    melted = bool(q.meta["melted"])
+    for kind, result in results.items():
+        if kind == "crystallinity":
+            continue
+        for value in result.quantities.values():
+            for item in value if isinstance(value, list) else [value]:
+                item.meta["melted"] = melted
+                item.meta["crystallinity"] = q.mean
+                if melted:
+                    item.meta["phase_state"] = "melted or amorphised: " + q.meta["reason"]
+                    if "diffusive" in item.meta:
+                        item.meta["diffusive"] = False

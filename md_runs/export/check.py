@@ -188,6 +188,8 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
                                                 lambda r: np.array(r["time_h"]), t_grid, sampled)}
     warnings = [f"run '{r['label']}' completed {r['cycles_completed']} of {cycles} cycles "
                 f"({r['termination']})" for r in results if r["cycles_completed"] < cycles]
+    warnings += [f"UNVALIDATED parameter '{name}': {'; '.join(why)} (exported with --allow-unvalidated)"
+                 for name, why in (doc.get("validation") or {}).get("unvalidated", {}).items()]
     nominal = float(base_parameter_values(doc["base"])["Nominal cell capacity [A.h]"])
     lost = results[0]["sei_capacity_loss_Ah"][-1]
     if lost > 0.2 * nominal:

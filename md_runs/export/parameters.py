@@ -109,6 +109,10 @@ def _entry(name: str, est: Estimate, used: list[Point], t_ref: float, extra_note
         late = sorted({str(p.temperature_K) for p in used if p.quantity.meta.get(flag) is False})
         if late:
             prov["notes"].append(f"WARNING: at T = {', '.join(late)} K {why}")
+    melted = sorted({f"{p.system} at {p.temperature_K:g} K, {p.quantity.meta.get('phase_state', 'melted')} ({p.path})"
+                     for p in used if p.quantity.meta.get("melted")})
+    if melted:  # the validation gate (md_runs.export.gate) refuses or marks these
+        prov["melted_runs"] = melted
     if used[0].region == "unknown":
         prov["notes"].append("the analysis recorded no region/phase; taken as "
                              + ("bulk electrolyte" if name in (N.C_SOL, N.C_EC0) else "SEI"))

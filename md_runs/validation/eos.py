@@ -162,8 +162,11 @@ def eos_scan(phase: str, calc_factory: CalcFactory, *, repeat: tuple[int, int, i
         vols = np.array([r * template.get_volume() for r in window])
         ens = np.array([fitted[round(float(r), 10)][0] for r in window])
         try:
-            eos = EquationOfState(vols, ens, eos="birchmurnaghan")
-            v0, e0, b0 = eos.fit()
+            import warnings
+
+            with warnings.catch_warnings():  # a V0 outside the window is handled below
+                warnings.simplefilter("ignore", UserWarning)
+                v0, e0, b0 = EquationOfState(vols, ens, eos="birchmurnaghan").fit()
         except (RuntimeError, ValueError) as exc:
             notes.append(f"Birch-Murnaghan fit failed ({exc}); parabola instead")
             c = np.polyfit(vols, ens, 2)

@@ -107,7 +107,7 @@ def neb(initial: Atoms, final: Atoms, calc_factory: Callable[[], object], *, ima
     band = [initial.copy()] + [initial.copy() for _ in range(images)] + [final.copy()]
     for image in band:
         image.calc = calc_factory()
-    path = NEB(band, climb=True, k=0.1)
+    path = NEB(band, climb=True, k=0.1, method="improvedtangent")
     path.interpolate(method="idpp", mic=True)
     opt = FIRE(path, logfile=None)
     converged = bool(opt.run(fmax=fmax, steps=steps))
