@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from mlip.config import StrictModel
+from mlip.data.keys import LabelKeys
 from mlip.data.species import DEFAULT_SPECIES
 
 
@@ -115,7 +116,10 @@ class WandbSettings(StrictModel):
     project: str = "seimlip-al"
 
 
-class CampaignConfig(StrictModel):
+class CampaignConfig(LabelKeys):
+    """A campaign; ``energy_key``/``forces_key``/``stress_key`` name the labels of ``initial_data``
+    and ``test_data`` (default: plain keys, else MACE's ``REF_*``)."""
+
     name: str = "campaign"
     seed: int = 0
     species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES))

@@ -50,7 +50,7 @@ def _initial_frames(cfg: CampaignConfig) -> list[Atoms]:
 
     frames: list[Atoms] = []
     for path in cfg.initial_data:
-        frames += read_frames(path)
+        frames += read_frames(path, keys=cfg.label_keys())
     if not frames:
         raise UserError("no frames in initial_data", "initial_data")
     if cfg.initial_max_frames and len(frames) > cfg.initial_max_frames:
@@ -65,7 +65,7 @@ def test_frames(cfg: CampaignConfig) -> list[Atoms]:
 
     if cfg.test_data is None:
         return []
-    frames = read_frames(cfg.test_data)
+    frames = read_frames(cfg.test_data, keys=cfg.label_keys())
     if cfg.test_max_frames and len(frames) > cfg.test_max_frames:
         pick = np.random.default_rng(cfg.seed + 1).choice(len(frames), cfg.test_max_frames, replace=False)
         frames = [frames[i] for i in sorted(pick)]

@@ -4,6 +4,8 @@ folder, or any format ``ase.io`` reads (VASP OUTCAR/vasprun.xml, CP2K, Quantum E
 Every reader returns ``ase.Atoms`` with labels under fixed keys, whatever the source format put
 them in: ``info["energy"]`` (eV), ``arrays["forces"]`` (eV/Å, [N,3]), ``info["stress"]`` (Voigt 6,
 eV/Å^3, ASE sign) and ``info["config_type"]`` (default ``"default"``). No calculator is attached.
+MACE's ``REF_energy``/``REF_forces``/``REF_stress`` are read when the plain keys are absent, and
+any other keys through :class:`mlip.data.keys.LabelKeys` (``energy_key``, ...).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import os
 from pathlib import Path
 
 import ase.io
-import numpy as np
 from ase import Atoms
 
+from mlip.data.keys import LabelKeys, apply_label_keys
 from mlip.errors import UserError, first_line
 from mlip.utils import atomic_path
 
@@ -31,26 +33,9 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def normalise_labels(atoms: Atoms) -> Atoms:
-    """Move labels from a SinglePointCalculator (or alternative keys) to the fixed keys."""
-    results = dict(atoms.calc.results) if atoms.calc is not None else {}
-    atoms.calc = None
-    energy = results.get("energy", results.get("free_energy"))
-    if energy is None:
-        energy = atoms.info.pop("free_energy", None) if "energy" not in atoms.info else None
-    if energy is not None:
-        try:
-            atoms.info["energy"] = float(energy)
-        except (TypeError, ValueError):
-            atoms.info["energy"] = energy  # validation reports it
-    if "forces" in results:
-        atoms.arrays["forces"] = np.asarray(results["forces"], dtype=float)
-    stress = results.get("stress", atoms.info.get("stress"))
-    if stress is not None:
-        stress = np.asarray(stress, dtype=float)
-        if stress.shape == (3, 3):
-            stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-        atoms.info["stress"] = stress
+def normalise_labels(atoms: Atoms, keys: LabelKeys | None = None) -> Atoms:
+    """Move labels from a SinglePointCalculator, ``REF_*`` or the keys ``keys`` names to the fixed keys."""
+    apply_label_keys(atoms, keys)
     atoms.info.setdefault("config_type", "default")
     atoms.info["config_type"] = str(atoms.info["config_type"])
     return atoms
@@ -68,7 +53,7 @@ def _read_db(path: Path) -> list[Atoms]:
     return frames
 
 
-def _read_file(path: Path, index: str | int | slice = ":") -> list[Atoms]:
+def _read_file(path: Path, index: str | int | slice = ":", keys: LabelKeys | None = None) -> list[Atoms]:
     suffix = _suffix(path)
     try:
         if suffix == ".db":
@@ -93,7 +78,7 @@ def _read_file(path: Path, index: str | int | slice = ":") -> list[Atoms]:
     if not frames:
         raise UserError("holds no frames", str(path))
     for i, atoms in enumerate(frames):
-        normalise_labels(atoms)
+        normalise_labels(atoms, keys)
         atoms.info["_source"] = f"{path}#{i}"
     return frames
 
@@ -111,11 +96,13 @@ def data_files(path: str | os.PathLike) -> list[Path]:
     return [path]
 
 
-def read_frames(path: str | os.PathLike, index: str | int | slice = ":") -> list[Atoms]:
-    """Read every frame from a file or a dataset folder, labels normalised (see module doc)."""
+def read_frames(path: str | os.PathLike, index: str | int | slice = ":",
+                keys: LabelKeys | None = None) -> list[Atoms]:
+    """Read every frame from a file or a dataset folder, labels normalised (see module doc);
+    ``keys`` names the label keys (``energy_key``, ...; default: plain ASE keys, else ``REF_*``)."""
     frames: list[Atoms] = []
     for file in data_files(path):
-        frames.extend(_read_file(file, index))
+        frames.extend(_read_file(file, index, keys))
     return frames
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
+from mlip.data.keys import label_key_hint
 from mlip.data.readers import frame_label
 from mlip.errors import UserError
 
@@ -51,7 +52,7 @@ def frame_problems(atoms: Atoms, species: Sequence[str] | None = None, require_l
     energy = atoms.info.get("energy")
     if energy is None:
         if require_labels:
-            problems.append("missing energy label (info['energy'])")
+            problems.append("missing energy label (info['energy'])" + label_key_hint(atoms, "energy"))
     elif isinstance(energy, bool) or not isinstance(energy, (int, float, np.floating, np.integer)):
         problems.append(f"energy label {energy!r} is not a number")
     elif not _finite(energy):
@@ -61,7 +62,7 @@ def frame_problems(atoms: Atoms, species: Sequence[str] | None = None, require_l
     forces = atoms.arrays.get("forces")
     if forces is None:
         if require_labels:
-            problems.append("missing forces label (arrays['forces'])")
+            problems.append("missing forces label (arrays['forces'])" + label_key_hint(atoms, "forces"))
     else:
         forces = np.asarray(forces)
         if forces.shape != (n, 3):

@@ -8,14 +8,16 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mlip.config import StrictModel, dump_config, load_config
+from mlip.data.keys import LabelKeys
 from mlip.data.species import DEFAULT_SPECIES
 from mlip.errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-class DataConfig(StrictModel):
-    """Either ``train`` (+ ``val``, optional ``test``) or one ``path`` split by ``split``."""
+class DataConfig(LabelKeys):
+    """Either ``train`` (+ ``val``, optional ``test``) or one ``path`` split by ``split``; labels
+    under ``energy_key``/``forces_key``/``stress_key`` (default: plain keys, else MACE's ``REF_*``)."""
 
     train: str | None = None
     val: str | None = None

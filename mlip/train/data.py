@@ -33,7 +33,7 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
         if path is None:
             return []
         try:
-            frames = read_frames(path)
+            frames = read_frames(path, keys=cfg.label_keys())
         except UserError as exc:
             raise UserError(str(exc), f"data.{key}") from None
         if not frames:
