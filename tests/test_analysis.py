@@ -290,7 +290,7 @@ def test_real_md_of_lif_analysed_end_to_end(tmp_path):
     main(["analyze", str(tmp_path / "md"), "--out", str(tmp_path / "res"), "--config", str(tmp_path / "a.yaml")])
     base = tmp_path / "res" / "analysis"
     summary = json.loads((base / "summary.json").read_text())
-    assert set(summary["results"]) == {"LiF_T900/diffusion", "LiF_T900/density"}
+    assert set(summary["results"]) == {"LiF_T900/diffusion", "LiF_T900/density", "LiF_T900/crystallinity"}
     assert "mcmc_samples: 200" in (base / "config.yaml").read_text()
     diff = load_result(base / "LiF_T900" / "diffusion.json")
     d = diff.get("li_diffusivity", region="all")

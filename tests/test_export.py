@@ -164,7 +164,7 @@ def test_export_from_seimlip_analyze_of_random_walks(tmp_path):
     entry = doc["uncertainty"][N.D_LI]
     truth = 0.5e-8 * math.exp(-ea / R * (1 / T_REF - 1 / 700.0))
     assert abs(math.log(entry["mean"] / truth)) < 3 * entry["log_std"]
-    assert doc["sei_phase"] == "LiF" and doc["provenance"]["kinds"] == ["arrhenius", "density", "diffusion"]
+    assert doc["sei_phase"] == "LiF" and doc["provenance"]["kinds"] == ["arrhenius", "crystallinity", "density", "diffusion"]
     assert doc["parameters"][N.C_LI0] == pytest.approx(32 / (15.0**3 * 1e-30) / 6.02214076e23, rel=1e-2)
     assert doc["parameters"][N.V_SEI] == pytest.approx(15.0**3 * 1e-30 * 6.02214076e23 / 32, rel=1e-2)
     assert set(entry["provenance"]["temperatures_K"]) == {600.0, 700.0}
