@@ -2,7 +2,9 @@
 
 SQLite with WAL by default (``CAMPAIGN/campaign.db``; every transaction takes the write lock at
 its start, ``BEGIN IMMEDIATE``, so concurrent ``submit`` processes queue instead of failing);
-PostgreSQL for a cluster by URL (``postgresql+psycopg://...``). Tables:
+PostgreSQL for a cluster by URL (``postgresql://user@host/db``, driver psycopg 3: ``pip install
+'seimlip[postgres]'``). A malformed URL, a missing driver, a server that cannot be reached and a
+corrupt or truncated database file are one-line errors naming the store. Tables:
 
 - ``frames``: every structure seen (extxyz text, content hash ``frame_key`` — unique, so a frame
   is stored once — source, kind initial/explored/submitted, iteration, max force deviation,
@@ -32,6 +34,7 @@ from ase import Atoms
 
 from active_learning.oracles.base import LabelResult
 from active_learning.oracles.label_store import frame_key
+from mlip.errors import UserError, first_line
 
 metadata = sa.MetaData()
 meta_t = sa.Table("meta", metadata, sa.Column("key", sa.String(64), primary_key=True), sa.Column("value", sa.Text))
@@ -122,13 +125,48 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
-class CampaignStore:
-    """Frames, reference jobs, models and iterations of one campaign (see the module doc)."""
+def parse_store_url(url: str, where: str | None = None) -> sa.engine.URL:
+    """The SQLAlchemy URL of a campaign store: SQLite or PostgreSQL (psycopg 3 unless the URL names
+    another driver), its driver importable; one ``UserError`` otherwise. Connects to nothing."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise UserError(f"{url!r} is not a database URL (e.g. postgresql://user@host:5432/campaigns)",
+                        where) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise UserError(f"{backend} databases are not supported (SQLite or PostgreSQL)", where)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError as exc:
+        extra = " (pip install 'seimlip[postgres]')" if backend == "postgresql" else ""
+        raise UserError(f"{parsed.render_as_string(hide_password=True)} needs the Python module "
+                        f"{exc.name or parsed.get_driver_name()}, which is not installed{extra}", where) from None
+    except sa.exc.NoSuchModuleError:
+        raise UserError(f"unknown database driver {parsed.drivername!r}", where) from None
+    return parsed
 
-    def __init__(self, url: str):
+
+class CampaignStore:
+    """Frames, reference jobs, models and iterations of one campaign (see the module doc).
+
+    ``create`` makes the tables (``al init``); without it the store must already hold a campaign.
+    ``where`` names the store in error messages (default: its database file or URL)."""
+
+    def __init__(self, url: str, create: bool = True, where: str | None = None):
+        parsed = parse_store_url(url, where)
         self.url = url
-        if url.startswith("sqlite"):
-            self.engine = sa.create_engine(url, connect_args={"timeout": 120}, poolclass=sa.pool.NullPool)
+        self.where = where or (parsed.database if parsed.get_backend_name() == "sqlite"
+                               else parsed.render_as_string(hide_password=True))
+        if parsed.get_backend_name() == "sqlite":
+            db = Path(parsed.database or "")
+            if not create and not db.is_file():
+                raise UserError("campaign store not found (the campaign folder is incomplete)", self.where)
+            if not create and db.stat().st_size == 0:
+                raise UserError("campaign store is an empty file (0 bytes): it holds no campaign", self.where)
+            self.engine = sa.create_engine(parsed, connect_args={"timeout": 120}, poolclass=sa.pool.NullPool)
 
             @sa.event.listens_for(self.engine, "connect")
             def _connect(dbapi_conn, _record):
@@ -141,16 +179,27 @@ class CampaignStore:
             def _begin(conn):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
-        with self.tx():
-            pass
-        metadata.create_all(self.engine)
+            self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+        with self.tx() as c:
+            if create:
+                metadata.create_all(c)
+            elif not sa.inspect(c).has_table(iterations_t.name):
+                raise UserError("holds no campaign (empty, or not the database `seimlip al init` made)", self.where)
 
     @contextmanager
     def tx(self) -> Iterator[sa.Connection]:
-        """One transaction: committed at the end of the block, rolled back on an exception."""
-        with self.engine.begin() as conn:
-            yield conn
+        """One transaction: committed at the end of the block, rolled back on an exception. A
+        database that cannot be opened, read or reached is one ``UserError`` naming the store."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.DataError):
+            raise  # our bug, not the user's database
+        except sa.exc.DatabaseError as exc:
+            reason = first_line(exc.orig if exc.orig is not None else exc)
+            if self.engine.dialect.name == "sqlite" and not isinstance(exc, sa.exc.OperationalError):
+                reason += ": the file is corrupt or truncated, or not a campaign database"
+            raise UserError(f"campaign store: {reason}", self.where) from None
 
     def close(self) -> None:
         self.engine.dispose()
