@@ -60,6 +60,13 @@ class ExplorationSystem(StrictModel):
     build: dict[str, Any] = Field(..., description="builder spec (md_runs.builders.build_from_spec)")
     temperatures: list[float] = Field(default_factory=lambda: [300.0], min_length=1)
 
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, v):
+        from md_runs.protocols.config import check_temperatures  # the limits `seimlip md run` applies
+
+        return check_temperatures(v)
+
 
 class ExplorationConfig(StrictModel):
     engine: Literal["ase", "lammps"] = "ase"

@@ -32,7 +32,8 @@ def load_campaign(campaign_dir: str | os.PathLike) -> tuple[CampaignConfig, Camp
     if not path.is_file():
         raise UserError("not a campaign folder (no campaign.yaml): run `seimlip al init` first", str(campaign_dir))
     cfg = load_config(CampaignConfig, path)
-    return cfg, CampaignStore(store_url(cfg, Path(campaign_dir)))
+    url = store_url(cfg, Path(campaign_dir))
+    return cfg, CampaignStore(url, create=False, where=None if cfg.store_url is None else f"{path}: store_url")
 
 
 def _read_config(config: dict | str | os.PathLike) -> CampaignConfig:
@@ -61,7 +62,9 @@ def _initial_frames(cfg: CampaignConfig) -> list[Atoms]:
 
 
 def test_frames(cfg: CampaignConfig) -> list[Atoms]:
+    """The fixed held-out set, checked like training data (labels, elements, geometry)."""
     from mlip.data.readers import read_frames
+    from mlip.data.validate import validate_frames
 
     if cfg.test_data is None:
         return []
@@ -69,31 +72,72 @@ def test_frames(cfg: CampaignConfig) -> list[Atoms]:
     if cfg.test_max_frames and len(frames) > cfg.test_max_frames:
         pick = np.random.default_rng(cfg.seed + 1).choice(len(frames), cfg.test_max_frames, replace=False)
         frames = [frames[i] for i in sorted(pick)]
+    validate_frames(frames, cfg.species)
     return frames
 
 
-def init_campaign(config: dict | str | os.PathLike, campaign_dir: str | os.PathLike) -> Path:
-    """Create a campaign folder from a config (mapping or YAML path); returns the folder."""
+def check_campaign(cfg: CampaignConfig, where: str) -> None:
+    """Everything a campaign will need, checked before ``init`` writes anything: the oracle, the
+    store URL (and its driver), the test set, every exploration system (built once with its
+    seed) and the training configs of the first and later iterations."""
     from active_learning.campaign.config import make_oracle_spec
+    from active_learning.campaign.explore import initial_structure
+    from active_learning.campaign.retrain import train_config
+    from active_learning.campaign.store import parse_store_url
+    from mlip.data.validate import frame_problems
+
+    make_oracle_spec(cfg.oracle)  # a python oracle's target must import
+    if cfg.store_url is not None:
+        parse_store_url(cfg.store_url, f"{where}: store_url")
+    test_frames(cfg)  # fail now, not after the first training
+    for system in cfg.exploration.systems:
+        try:
+            atoms = initial_structure(system, cfg.seed)  # exactly what the exploration will build
+        except UserError as exc:
+            raise UserError(str(exc), where) from None
+        problems = frame_problems(atoms, cfg.species, require_labels=False)
+        if problems:
+            raise UserError(f"exploration.systems[{system.name}]: its structure cannot be explored: {problems[0]}",
+                            where)
+    for iteration in (0, 1):  # training.overrides and model keys, as the retraining will use them
+        try:
+            train_config(cfg, Path("data.extxyz"), iteration, Path("models"))
+        except UserError as exc:
+            raise UserError(str(exc), where) from None
+
+
+def init_campaign(config: dict | str | os.PathLike, campaign_dir: str | os.PathLike) -> Path:
+    """Create a campaign folder from a config (mapping or YAML path); returns the folder. Nothing
+    is left behind when it fails."""
+    import shutil
 
     cfg = _read_config(config)
+    where = "campaign config" if isinstance(config, dict) else str(config)
     out = Path(campaign_dir)
     if (out / CONFIG_NAME).exists():
         raise UserError("this folder already holds a campaign: use `seimlip al run`/`resume`", str(out))
-    make_oracle_spec(cfg.oracle)  # a python oracle's target must import
-    test_frames(cfg)  # fail now, not after the first training, when the test set is unreadable
+    check_campaign(cfg, where)
     frames = _initial_frames(cfg)
-    for sub in ("models", "data", "plots"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    store = CampaignStore(store_url(cfg, out))
+    existed = out.exists()
+    before = set(out.iterdir()) if existed else set()
     try:
-        store.add_frames(frames, "initial", "initial", "initial", iteration=0)
-        store.set_meta("oracle", oracle_fingerprint(cfg.oracle))
-        if not store.iterations():
-            store.set_phase(0, "train", {"initial_frames": len(frames)})
-    finally:
-        store.close()
-    dump_config(cfg, out / CONFIG_NAME)  # last: its presence marks a complete init
+        for sub in ("models", "data", "plots"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        store = CampaignStore(store_url(cfg, out), where=None if cfg.store_url is None else f"{where}: store_url")
+        try:
+            store.add_frames(frames, "initial", "initial", "initial", iteration=0)
+            store.set_meta("oracle", oracle_fingerprint(cfg.oracle))
+            if not store.iterations():
+                store.set_phase(0, "train", {"initial_frames": len(frames)})
+        finally:
+            store.close()
+        dump_config(cfg, out / CONFIG_NAME)  # last: its presence marks a complete init
+    except BaseException:  # a store that cannot be reached, an interruption: leave no half campaign
+        for path in (set(out.iterdir()) - before) if out.is_dir() else ():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if not existed and out.is_dir():
+            out.rmdir()
+        raise
     return out
 
 

@@ -12,10 +12,24 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlip.config import StrictModel, read_yaml, validate
 from mlip.errors import UserError
+
+
+MAX_TEMPERATURE_K = 5000.0
+
+
+def check_temperatures(temperatures: list[float]) -> list[float]:
+    """MD target temperatures: each finite in (0, 5000] K, no duplicates (a ``ValueError`` otherwise,
+    for a pydantic validator)."""
+    for t in temperatures:
+        if not (math.isfinite(t) and 0 < t <= MAX_TEMPERATURE_K):
+            raise ValueError(f"temperatures must be in (0, {MAX_TEMPERATURE_K:g}] K, got {t}")
+    if len(set(temperatures)) != len(temperatures):
+        raise ValueError("temperatures have duplicates")
+    return temperatures
 
 
 class Steps(StrictModel):
@@ -74,14 +88,10 @@ class ProtocolBase(StrictModel):
     nprocs: int = Field(1, ge=1, description="LAMMPS MPI ranks (1: in-process)")
     pair_options: str = Field("", description="appended to pair_style seimlip (device cuda, graph ghosts)")
 
-    @model_validator(mode="after")
-    def _temperatures(self) -> "ProtocolBase":
-        for t in self.temperatures_K:
-            if not (math.isfinite(t) and 0 < t <= 5000):
-                raise ValueError(f"temperatures must be in (0, 5000] K, got {t}")
-        if len(set(self.temperatures_K)) != len(self.temperatures_K):
-            raise ValueError("temperatures_K has duplicates")
-        return self
+    @field_validator("temperatures_K")
+    @classmethod
+    def _temperatures(cls, v: list[float]) -> list[float]:
+        return check_temperatures(v)
 
 
 class FormationSystem(StrictModel):
