@@ -44,6 +44,8 @@ class QuickstartConfig(StrictModel):
     li_transport: dict[str, Any] = Field(default_factory=dict, description="protocol for seimlip md run")
     analysis: dict[str, Any] = Field(default_factory=dict, description="seimlip analyze config")
     export: dict[str, Any] = Field(default_factory=dict, description="seimlip export pybamm config")
+    validation: dict[str, Any] = Field(default_factory=dict, description="seimlip validate --suite quick overrides")
+    allow_unvalidated: bool = Field(False, description="export parameters of failed phases / melted runs, marked")
 
 
 def dataset_dir(name: str) -> Path:
@@ -108,6 +110,9 @@ def run_pipeline(cfg: QuickstartConfig, out: Path) -> Path:
     if not (out / "provenance.json").exists():
         write_text_atomic(out / "provenance.json", json.dumps(provenance(cfg.seed), indent=2) + "\n")
     pipe = Pipeline(cfg, out)
+    refused = pipe.record_path("export")
+    if cfg.allow_unvalidated and refused.is_file() and json.loads(refused.read_text()).get("refused"):
+        refused.unlink()  # the export the gate refused is redone now that it is allowed (and marked)
     plan = steps.PLAN
     for i, (name, title, func) in enumerate(plan, 1):
         pipe.step(i, len(plan) + 1, name, title, lambda f=func: f(pipe))

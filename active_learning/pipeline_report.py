@@ -90,7 +90,8 @@ def analysis_section(report: Report, record: dict) -> None:
             for q in value if isinstance(value, list) else [value]:
                 where = ", ".join([f"{k}={v}" for k, v in q.meta.items()
                                    if k in ("species", "region", "temperature_K", "phase", "law", "of")]
-                                  + [f"NOT {k}" for k in ("diffusive", "equilibrated") if q.meta.get(k) is False])
+                                  + [f"NOT {k}" for k in ("diffusive", "equilibrated") if q.meta.get(k) is False]
+                                  + (["MELTED"] if q.meta.get("melted") else []))
                 rows.append([name, qname, where, q.mean, q.std, q.unit])
         plot = Path(path).with_suffix(".png")  # every analysis draws <kind>.png beside <kind>.json
         if plot.is_file():
@@ -99,16 +100,42 @@ def analysis_section(report: Report, record: dict) -> None:
     s.blocks.insert(0, ("table", (["result", "quantity", "where", "mean", "std", "unit"], rows)))
     s.blocks.insert(0, ("text", "'NOT diffusive' marks an MSD still in its ballistic or vibrational regime "
                                 "(run too short for a diffusion coefficient); 'NOT equilibrated' an NPT volume "
-                                "still drifting. Values from such runs are still exported, with a WARNING note in their provenance."))
+                                "still drifting. Values from such runs are still exported, with a WARNING note in their provenance. "
+                                "'MELTED' marks a crystal whose anion lattice left its sites (crystallinity.json): "
+                                "its Li motion is a liquid's, never 'diffusive', and the export refuses it."))
+
+
+def validation_section(report: Report, record: dict) -> None:
+    from md_runs.validation.report import HEADER, load_validation, row_cells, verdict_line
+
+    s = report.section("6. Physical validation of the model (seimlip validate --suite quick)")
+    doc = load_validation(record["json"])
+    s.text(f"{doc['model']['name']} against {doc['reference']['method']} (reference file status: "
+           f"{doc['reference']['status']}) and experiment, {doc['seconds']:.0f} s. Verdict: {verdict_line(doc)}")
+    s.table(HEADER, [row_cells(r) for r in doc["rows"]])
+    notes = list(dict.fromkeys(f"{r['quantity']}: {r['note']}" for r in doc["rows"]
+                               if r.get("note") and r["passed"] is not True))
+    for note in notes:
+        s.text(note)
+    for item in doc.get("cannot_establish", []):
+        s.text("The quick suite cannot establish: " + item)
+    for plot in doc.get("plots", []):
+        s.image(Path(plot), "validation: " + Path(plot).stem.replace("_", " "))
+    s.link(Path(record["markdown"]), "validation.md").link(Path(record["json"]), "validation.json")
 
 
 def export_section(report: Report, record: dict) -> None:
-    s = report.section("6. PyBaMM parameters (with uncertainty) and the PyBaMM check")
+    s = report.section("7. PyBaMM parameters (with uncertainty) and the PyBaMM check")
+    if record.get("refused"):
+        s.text(f"Export refused: {record['refused']}. The validation above says why; "
+               "`seimlip quickstart --allow-unvalidated` exports these parameters anyway, marked UNVALIDATED "
+               "in sei.json, in the PyBaMM check and here.")
+        return
     doc = _json(record["export"])
     rows = [[name, u.get("mean"), u.get("std"), u.get("unit", "")] for name, u in doc.get("uncertainty", {}).items()]
     s.table(["PyBaMM parameter", "mean", "std", "unit"], rows)
     warned = [[name, note] for name, u in doc.get("uncertainty", {}).items()
-              for note in u.get("provenance", {}).get("notes", []) if note.startswith("WARNING")]
+              for note in u.get("provenance", {}).get("notes", []) if note.startswith(("WARNING", "UNVALIDATED"))]
     if warned:
         s.table(["parameter", "warning"], warned)
     s.table(["not provided", "why"], [[k, v] for k, v in doc.get("not_provided", {}).items()])
@@ -126,7 +153,7 @@ def export_section(report: Report, record: dict) -> None:
 SECTIONS = {"data": data_section, "campaign": campaign_section,
             "sei_formation": md_section("3. SEI formation MD"),
             "li_transport": md_section("4. Li transport MD"),
-            "analysis": analysis_section, "export": export_section}
+            "analysis": analysis_section, "validation": validation_section, "export": export_section}
 
 
 def write_report(pipe: Pipeline) -> tuple[Path, Path]:

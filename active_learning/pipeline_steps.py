@@ -109,17 +109,44 @@ def analysis(pipe: Pipeline) -> dict:
     return {"folder": str(pipe.out / "analysis"), "results": {k: str(v) for k, v in written.items()}}
 
 
+def validation(pipe: Pipeline) -> dict:
+    """``seimlip validate --suite quick`` on the model the MD used: its physics against GFN1-xTB
+    and experiment (EOS, crystal stability, liquids, NEB, surfaces, reactive MD)."""
+    from md_runs.validation import suite_config, validate_model
+
+    overrides = dict(pipe.cfg.validation)
+    cfg = suite_config(str(overrides.pop("suite", "quick")), overrides, "quickstart.yaml: validation")
+    folder = pipe.out / "validation"
+    doc = validate_model(pipe.cfg.model, folder, cfg, progress=lambda line: console.print(line, highlight=False,
+                                                                                          markup=False))
+    from md_runs.validation.report import print_table
+
+    print_table(doc, console)
+    return {"folder": str(folder), "json": doc["files"]["json"], "markdown": doc["files"]["markdown"],
+            "passed": doc["passed"], "phases": doc["phases"], "plots": doc["plots"], "summary": doc["summary"]}
+
+
 def export(pipe: Pipeline) -> dict:
-    """PyBaMM parameters (JSON on OKane2022 and BPX) with uncertainty, checked by running PyBaMM."""
+    """PyBaMM parameters (JSON on OKane2022 and BPX) with uncertainty, checked by running PyBaMM;
+    refused for phases that failed validation or runs that melted unless ``allow_unvalidated``."""
     from md_runs.export import ExportConfig, check_pybamm, export_pybamm
+    from md_runs.export.gate import UnvalidatedExport
     from mlip.config import validate
 
     cfg = validate(ExportConfig, pipe.cfg.export, "quickstart.yaml: export")
     folder = pipe.out / "export"
     results = [Path(p) for p in pipe.records["analysis"]["results"].values()]
-    path = export_pybamm(results, folder / "sei.json", base=cfg.base, bpx=folder / "sei.bpx.json",
-                         reference_temperature_K=cfg.reference_temperature_K, sei_phase=cfg.sei_phase,
-                         sei_option=cfg.sei_option)
+    checked = pipe.records.get("validation", {}).get("json")
+    try:
+        path = export_pybamm(results, folder / "sei.json", base=cfg.base, bpx=folder / "sei.bpx.json",
+                             reference_temperature_K=cfg.reference_temperature_K, sei_phase=cfg.sei_phase,
+                             sei_option=cfg.sei_option, validation=checked,
+                             allow_unvalidated=pipe.cfg.allow_unvalidated)
+    except UnvalidatedExport as exc:
+        from rich.text import Text
+
+        console.print(Text("export refused: ", style="bold yellow") + Text(str(exc)), highlight=False)
+        return {"refused": str(exc), "validation": checked}
     c = cfg.check
     check = check_pybamm(path, folder / "check", model=c.model, sei_option=cfg.sei_option, cycle=c.cycle,
                          cycles=c.cycles, samples=c.samples, seed=c.seed)
@@ -134,5 +161,6 @@ PLAN = [
     ("sei_formation", "SEI formation MD (LAMMPS)", sei_formation),
     ("li_transport", "Li transport MD at two temperatures", li_transport),
     ("analysis", "analysis", analysis),
+    ("validation", "physical validation of the model (quick suite)", validation),
     ("export", "export to PyBaMM and check", export),
 ]

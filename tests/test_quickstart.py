@@ -37,6 +37,9 @@ REDUCED = {
                       "intervals": {"thermo": 10, "dump": 5, "restart": 50}},
     "li_transport": {"steps": {"minimise": 20, "equilibrate": 40, "production": 200},
                      "intervals": {"thermo": 10, "dump": 10, "restart": 40}},
+    "validation": {"checks": ["eos", "stability"], "eos": {"phases": ["LiF"]},
+                   "stability": {"phases": ["LiF"], "temperatures_K": [600.0], "melt_fractions": [], "time_ps": 0.2}},
+    "allow_unvalidated": True,  # the shipped model fails validation: export anyway, marked
     "export": {"sei_phase": "LiF", "check": {"cycles": 1}},
 }
 
@@ -114,7 +117,8 @@ def test_reduced_quickstart_interrupted_and_resumed(tmp_path):
     # The report: every step has a section; every image it shows exists and has content.
     html = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
-    for title in ("Shipped dataset", "Active learning", "SEI formation", "Li transport", "Analysis", "PyBaMM"):
+    for title in ("Shipped dataset", "Active learning", "SEI formation", "Li transport", "Analysis",
+                  "Physical validation", "PyBaMM"):
         assert title in md
     images = re.findall(r'<img src="([^"]+)"', html)
     assert len(images) >= 10

@@ -371,3 +371,32 @@ def test_export_refuses_a_phase_that_failed_validation(tmp_path, capsys):
         build_export([tmp_path / "analysis"], validation=other)
     doc = build_export([tmp_path / "analysis"], validation=validation, allow_unvalidated=True)
     assert all(e["validated"] is False for e in doc["uncertainty"].values())
+
+
+# --- the quickstart's validation step, the export it gates and its report section ---------------
+def test_quickstart_export_step_refuses_a_failed_phase_and_the_report_says_so(tmp_path):
+    from active_learning import pipeline_steps as steps
+    from active_learning.pipeline import Pipeline, QuickstartConfig
+    from active_learning.pipeline_report import write_report
+    from md_runs.analysis import analyze
+    from md_runs.validation import ModelSpec, suite_config, validate_model
+
+    _melted_run(tmp_path)
+    written = analyze(tmp_path / "md", tmp_path)
+    ref = _reference_from(tmp_path, 2.3)
+    cfg = suite_config("quick", {"checks": ["eos"], "workers": 1, "eos": {"phases": ["LiF"],
+                                                                            "search_volume_ratio": (0.5, 3.0)}})
+    model = ModelSpec("broken", factory=lambda: ScaledCalculator(1.0, sigma=2.3 * 1.1, **LJ))
+    doc = validate_model(model, tmp_path / "validation", cfg, reference=ref, progress=lambda line: None)
+    assert doc["phases"]["LiF"]["passed"] is False
+    pipe = Pipeline(QuickstartConfig(export={"sei_phase": "LiF"}), tmp_path)
+    pipe.records["analysis"] = {"folder": str(tmp_path / "analysis"), "results": {k: str(v) for k, v in written.items()}}
+    pipe.records["validation"] = {"json": doc["files"]["json"], "markdown": doc["files"]["markdown"]}
+    record = steps.export(pipe)
+    assert "refusing to export" in record["refused"] and not (tmp_path / "export" / "sei.json").exists()
+    pipe.records["export"] = record
+    md, _ = write_report(pipe)
+    text = md.read_text()
+    assert "Physical validation" in text and "Export refused" in text and "--allow-unvalidated" in text
+    assert "| quantity | model | reference method | experiment | deviation | tolerance | pass |" in text
+    assert "MELTED" in text and "FAIL" in text

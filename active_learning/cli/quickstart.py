@@ -17,10 +17,15 @@ def quickstart(
     out: Path = typer.Option(Path("quickstart"), "--out", "-o", help="Run folder (resumes if it exists)."),
     scale: str = typer.Option("quick", help="quick (~20 min on 2 cores) or production (GPU node, hours)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A quickstart YAML instead of --scale's."),
+    allow_unvalidated: bool = typer.Option(
+        False, "--allow-unvalidated", help="Export parameters of phases that failed validation (marked)."),
 ) -> None:
     """Run the whole pipeline into OUT and write OUT/report.html."""
     from active_learning.pipeline import load_quickstart_config, run_pipeline
     from mlip.utils import check_writable
 
     check_writable(out, folder=True, what="--out")
-    run_pipeline(load_quickstart_config(config, scale), out)
+    cfg = load_quickstart_config(config, scale)
+    if allow_unvalidated:
+        cfg = cfg.model_copy(update={"allow_unvalidated": True})
+    run_pipeline(cfg, out)
