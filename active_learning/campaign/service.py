@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -149,23 +149,45 @@ def _as_frames(frames: Sequence[Atoms] | str | os.PathLike) -> list[Atoms]:
     return list(frames)
 
 
+class Submitted(NamedTuple):
+    """What :func:`submit_frames` did: frames queued, duplicates dropped, and each frame refused as
+    unphysical (``file#frame: reason``)."""
+
+    added: int
+    duplicates: int
+    refused: list[str] = []
+
+
 def submit_frames(campaign_dir: str | os.PathLike, frames: Sequence[Atoms] | str | os.PathLike,
-                  source: str) -> tuple[int, int]:
+                  source: str) -> Submitted:
     """Queue candidate frames (e.g. from a production MD run) for the next iteration's selection.
 
-    Returns (added, duplicates): a frame already stored (same content hash) or, once a committee
-    exists, within ``selection.duplicate_distance`` of a stored frame's learned descriptor, is
-    dropped. Safe to call from several processes at once.
+    A frame already stored (same content hash) or, once a committee exists, within
+    ``selection.duplicate_distance`` of a stored frame's learned descriptor, is dropped as a
+    duplicate; one with atoms closer than the data validator allows (0.5 Å) is refused as
+    unphysical, with its reason. Malformed input (NaN or inf positions, a zero cell, elements
+    outside the campaign's species) and a submission whose every frame is refused are one
+    ``UserError`` naming the file and frame, with nothing queued. Safe to call from several
+    processes at once.
     """
     from mlip.data.validate import frame_problems
 
     cfg, store = load_campaign(campaign_dir)
     try:
         frames = _as_frames(frames)
-        bad = [i for i, a in enumerate(frames) if frame_problems(a, cfg.species, require_labels=False)
-               and any("outside the model's species" in p for p in frame_problems(a, cfg.species, False))]
-        if bad:
-            raise UserError(f"frame {bad[0]} has elements outside the campaign's species {cfg.species}", source)
+        labels = [str(a.info.get("_source") or f"{source}#{k}") for k, a in enumerate(frames)]
+        for a, label in zip(frames, labels):
+            problems = frame_problems(a, cfg.species, require_labels=False, check_distances=False)
+            if problems:
+                raise UserError(f"{problems[0]} (nothing queued)", label)
+        refused = {k: problems[0] for k, a in enumerate(frames)
+                   if (problems := frame_problems(a, cfg.species, require_labels=False))}
+        if refused and len(refused) == len(frames):
+            k = next(iter(refused))
+            more = f"; so are the {len(refused) - 1} other frame(s)" if len(refused) > 1 else ""
+            raise UserError(f"{refused[k]}: refused as unphysical{more} (nothing queued)", labels[k])
+        refused_lines = [f"{labels[k]}: {why}" for k, why in refused.items()]
+        frames = [a for k, a in enumerate(frames) if k not in refused]
         for a in frames:
             a.info.pop("max_force_dev", None)
         keep, descriptors, model_it = _near_duplicates(campaign_dir, cfg, store, frames)
@@ -173,7 +195,7 @@ def submit_frames(campaign_dir: str | os.PathLike, frames: Sequence[Atoms] | str
         added, dup = store.add_frames(kept, f"submit:{source}", "submitted", "pending",
                                       descriptors=None if descriptors is None else descriptors[keep],
                                       descriptor_model=model_it)
-        return added, dup + len(frames) - len(kept)
+        return Submitted(added, dup + len(frames) - len(kept), refused_lines)
     finally:
         store.close()
 
@@ -211,4 +233,4 @@ def campaign_status(campaign_dir: str | os.PathLike) -> list[dict[str, Any]]:
         store.close()
 
 
-__all__ = ["campaign_status", "init_campaign", "load_campaign", "submit_frames", "test_frames"]
+__all__ = ["Submitted", "campaign_status", "init_campaign", "load_campaign", "submit_frames", "test_frames"]

@@ -84,8 +84,10 @@ def submit(
     if not frames.exists():
         raise UserError("frames file not found", str(frames))
     check_writable(campaign, folder=True, what="campaign folder")
-    added, dups = submit_frames(campaign, frames, source or str(frames))
-    console.print(f"{added} frames added, {dups} duplicates dropped")
+    done = submit_frames(campaign, frames, source or str(frames))
+    refused = f", {len(done.refused)} refused as unphysical (first: {done.refused[0]})" if done.refused else ""
+    console.print(f"{done.added} frames added, {done.duplicates} duplicates dropped{refused}",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 @al_app.command("status")

@@ -22,8 +22,10 @@ def _finite(x) -> bool:
     return bool(np.all(np.isfinite(np.asarray(x, dtype=float))))
 
 
-def frame_problems(atoms: Atoms, species: Sequence[str] | None = None, require_labels: bool = True) -> list[str]:
-    """Every problem found in one frame, each a short phrase (empty when the frame is fine)."""
+def frame_problems(atoms: Atoms, species: Sequence[str] | None = None, require_labels: bool = True,
+                   check_distances: bool = True) -> list[str]:
+    """Every problem found in one frame, each a short phrase (empty when the frame is fine).
+    ``check_distances=False`` leaves out the closest-pair check (malformed input only)."""
     problems: list[str] = []
     n = len(atoms)
     if n == 0:
@@ -44,7 +46,7 @@ def frame_problems(atoms: Atoms, species: Sequence[str] | None = None, require_l
             problems.append("periodic frame without a cell (a periodic direction has a zero cell vector)")
         elif all(atoms.pbc) and abs(np.linalg.det(cell)) < 1e-6:
             problems.append("periodic cell has zero volume")
-    if not problems and n > 1:
+    if check_distances and not problems and n > 1:
         dmin, pair = _min_distance(atoms)
         if dmin < MIN_DISTANCE:
             i, j = pair
