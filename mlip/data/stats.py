@@ -103,8 +103,10 @@ def dataset_statistics(
 ) -> DatasetStats:
     if not frames:
         raise UserError("no frames to summarise")
-    e0 = fit_reference_energies(frames, species, e0_method, isolated)
-    labelled = [a for a in frames if "energy" in a.info]
+    # energies kept out of the loss (config_energy_weight 0) are counted, not summarised
+    labelled = [a for a in frames if "energy" in a.info and _weight(a, "config_energy_weight") > 0]
+    e0 = (fit_reference_energies(labelled, species, e0_method, isolated) if labelled or e0_method == "isolated"
+          else {s: float("nan") for s in species})
     mat = composition_matrix(labelled, species)
     e0_vec = np.array([e0[s] for s in species])
     energies = np.array([a.info["energy"] for a in labelled])
@@ -123,5 +125,11 @@ def dataset_statistics(
         force_components=Distribution.of(f_all),
         force_norms=Distribution.of(np.linalg.norm(f_all, axis=1)),
         reference_energies=e0,
-        n_with_stress=sum(1 for a in frames if "stress" in a.info),
+        n_with_stress=sum(1 for a in frames if "stress" in a.info and _weight(a, "config_stress_weight") > 0),
+        extra={"zero_energy_weight": sum(1 for a in frames if _weight(a, "config_energy_weight") == 0),
+               "zero_stress_weight": sum(1 for a in frames if _weight(a, "config_stress_weight") == 0)},
     )
+
+
+def _weight(atoms: Atoms, key: str) -> float:
+    return float(atoms.info.get(key, 1.0))
