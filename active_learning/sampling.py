@@ -53,14 +53,19 @@ def _seed(*parts: Any) -> int:
 MAX_DRAWS = 5  # a random placement that clashes is redrawn with a new seed this many times
 
 
-def _perturbed(spec: SystemSpec, base_seed: int, i: int) -> Atoms:
-    """Frame ``i`` of a system; a random draw that fails validation (a clash) is redrawn."""
+def _perturbed(spec: SystemSpec, base_seed: int, i: int, where: str | None = None) -> Atoms:
+    """Frame ``i`` of a system; a random draw that fails validation (a clash) is redrawn. An error
+    that two draws repeat word for word is the spec's, not chance's: it is raised as it is."""
+    where = where or spec.name
+    errors: list[str] = []
     for draw in range(MAX_DRAWS):
         try:
             return _draw(spec, _seed(base_seed, spec.name, spec.build, i, *([draw] if draw else [])))
         except UserError as exc:
-            last = exc
-    raise UserError(f"frame {i}: {MAX_DRAWS} random draws failed, last: {last}", spec.name)
+            errors.append(str(exc))
+            if draw and errors[-1] == errors[-2]:
+                raise UserError(errors[-1], where) from None
+    raise UserError(f"frame {i}: {MAX_DRAWS} random draws failed, last: {errors[-1]}", where)
 
 
 def _draw(spec: SystemSpec, seed: int) -> Atoms:
@@ -102,14 +107,14 @@ def _md_snapshots(spec: SystemSpec, base_seed: int, calculator: Callable[[], Any
     return frames
 
 
-def _check_spec(spec: SystemSpec) -> None:
+def _check_spec(spec: SystemSpec, where: str) -> None:
     from mlip.config import validate
     from md_runs.builders.spec import BUILDERS, spec_model
 
     name = spec.build.get("builder")
     if name not in BUILDERS:
-        raise UserError(f"build.builder: unknown builder {name!r} (known: {', '.join(BUILDERS)})", spec.name)
-    validate(spec_model(name), {k: v for k, v in spec.build.items() if k != "builder"}, spec.name)
+        raise UserError(f"build.builder: unknown builder {name!r} (known: {', '.join(BUILDERS)})", where)
+    validate(spec_model(name), {k: v for k, v in spec.build.items() if k != "builder"}, where)
 
 
 def _valid(atoms: Atoms) -> bool:
@@ -132,14 +137,19 @@ def build_frames(
     progress: Callable[[str, int], None] | None = None,
     calculator: Callable[[], Any] = default_md_calculator,
     parts_dir: Path | None = None,
+    source: str | None = None,
 ) -> list[Atoms]:
     """All frames of a plan, each with ``info['config_type']`` set and validated by the builders.
 
     With ``parts_dir``, each finished system is saved there and reused by a later call, so an
-    interrupted build resumes at the system it stopped in.
+    interrupted build resumes at the system it stopped in. ``source`` (the plan file) is named
+    in errors, with the system.
     """
-    for spec in config.systems:  # a mistake in the plan fails now, not after an hour of building
-        _check_spec(spec)
+    def where(k: int, spec: SystemSpec) -> str:
+        return f"{source + ': ' if source else ''}systems[{k}] ({spec.name})"
+
+    for k, spec in enumerate(config.systems):  # a mistake in the plan fails now, not after an hour
+        _check_spec(spec, where(k, spec))
     frames: list[Atoms] = []
     for k, spec in enumerate(config.systems):
         part = parts_dir / f"{k:03d}-{_seed(config.seed, spec.model_dump_json())}.extxyz" if parts_dir else None
@@ -154,7 +164,7 @@ def build_frames(
         else:
             new = []
             for i in range(spec.count):
-                new.append(_perturbed(spec, config.seed, i))
+                new.append(_perturbed(spec, config.seed, i, where(k, spec)))
                 if progress:
                     progress(spec.name, 1)
         for atoms in new:

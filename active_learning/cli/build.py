@@ -25,7 +25,8 @@ def build(
 ) -> None:
     """Build the (unlabelled) configurations of a sampling plan; resumes after an interruption."""
     check_writable(out, what="--out")
-    cfg = load_config(BuildConfig, config or DEFAULT_PLAN, {"seed": seed})
+    plan = config or DEFAULT_PLAN
+    cfg = load_config(BuildConfig, plan, {"seed": seed})
     total = sum(s.count for s in cfg.systems)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -34,7 +35,8 @@ def build(
         task = bar.add_task("building", total=total)
         parts = out.with_name(out.name + ".parts")
         frames = build_frames(
-            cfg, progress=lambda name, n: bar.update(task, advance=n, description=name), parts_dir=parts
+            cfg, progress=lambda name, n: bar.update(task, advance=n, description=name), parts_dir=parts,
+            source=str(plan),
         )
     write_frames(out, frames)
     shutil.rmtree(parts)
