@@ -119,6 +119,24 @@ def run_one(config: ProtocolConfig, plan: RunPlan, run_dir: Path, engine: Engine
     return run_dir
 
 
+def check_structures(plans: list[RunPlan], out: Path, where: str) -> None:
+    """Build every run's starting structure that is not built yet and check it (finite positions
+    and cell, no overlapping atoms) before any MD starts; an error names the protocol and system."""
+    from mlip.data.validate import frame_problems
+    from mlip.errors import UserError
+
+    for plan in plans:
+        if (out / plan.name / "initial.extxyz").exists():
+            continue
+        try:
+            atoms = plan.build()
+        except UserError as exc:
+            raise UserError(f"{plan.system}: {exc}", where) from None
+        problems = frame_problems(atoms, require_labels=False)
+        if problems:
+            raise UserError(f"{plan.system}: starting structure: {problems[0]}", where)
+
+
 def run_protocol(config: dict | str | os.PathLike, out: str | os.PathLike, *, resume: bool = True) -> list[Path]:
     """Run every (system, temperature) of a protocol; return the run directories.
 
@@ -129,10 +147,11 @@ def run_protocol(config: dict | str | os.PathLike, out: str | os.PathLike, *, re
     """
     cfg, base = load_protocol(config)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "protocol.yaml")
     seed_everything(cfg.seed)
     plans = make_plans(cfg, base)
+    check_structures(plans, out, "protocol" if isinstance(config, dict) else str(config))
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "protocol.yaml")
     engine: Engine | None = None
     run_dirs: list[Path] = []
     total = cfg.steps.equilibrate + cfg.steps.production
