@@ -18,12 +18,24 @@ from ase import Atoms, units
 from ase.io import read, write
 
 from md_runs.protocols.config import ProtocolBase
-from md_runs.protocols.files import (EXTRA_COLUMNS, prune_restarts, restart_files, restart_name, truncate_extxyz,
+from md_runs.protocols.files import (EXTRA_COLUMNS, prune_restarts, readable_restarts, restart_name, truncate_extxyz,
                                      write_thermo_csv)
 from md_runs.protocols.monitors import MonitorStop, check_state, describe, min_pair_distance, write_candidates
 from md_runs.protocols.stage import ProgressHook, Stage
 from md_runs.trajectory import read_thermo_csv
 from mlip.utils import atomic_path
+
+
+def _readable_checkpoint(path: Path) -> bool:
+    """Whether a checkpoint (extxyz with momenta, and its random-state sidecar if any) reads back."""
+    try:
+        atoms = read(path)
+        sidecar = path.with_suffix(".json")
+        if sidecar.exists():
+            json.loads(sidecar.read_text())
+        return bool(len(atoms)) and np.isfinite(atoms.positions).all()
+    except Exception:  # ase raises many kinds for a truncated or garbled file
+        return False
 
 
 def _write_atomic(path: Path, atoms: Atoms) -> None:
@@ -99,7 +111,7 @@ class AseEngine:
         c, folder = self.config, stage.folder
         folder.mkdir(parents=True, exist_ok=True)
         final, restarts, traj = folder / "final.extxyz", folder / "restart", folder / self.trajectory_name
-        done = restart_files(restarts)
+        done = readable_restarts(restarts, _readable_checkpoint)
         step = done[-1][0] if done else 0
         if final.exists() and step >= stage.steps:
             progress(stage.name, stage.steps, stage.steps)

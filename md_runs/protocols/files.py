@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -110,6 +110,22 @@ def restart_files(folder: str | os.PathLike) -> list[tuple[int, Path]]:
         if m:
             found.append((int(m.group(1)), p))
     return sorted(found)
+
+
+def readable_restarts(folder: str | os.PathLike, readable: Callable[[Path], bool]) -> list[tuple[int, Path]]:
+    """:func:`restart_files` of ``folder`` without a newest checkpoint that ``readable`` rejects
+    (truncated, corrupt): each such file is renamed ``*.corrupt`` (kept for a look) with a warning,
+    so a resume continues from the checkpoint before it."""
+    done = restart_files(folder)
+    while done and not readable(done[-1][1]):
+        _, bad = done.pop()
+        os.replace(bad, bad.with_name(bad.name + ".corrupt"))
+        then = f"the checkpoint of step {done[-1][0]}" if done else "the start of the stage"
+        from rich.console import Console
+
+        Console(stderr=True).print(f"warning: {bad} is unreadable (renamed {bad.name}.corrupt); resuming from {then}",
+                                   markup=False, highlight=False, soft_wrap=True)
+    return done
 
 
 def restart_name(step: int, suffix: str) -> str:

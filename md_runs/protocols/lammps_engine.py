@@ -21,8 +21,8 @@ from md_runs.lammps.data import write_lammps_data
 from md_runs.lammps.dump import read_dump
 from md_runs.lammps.run import _lammps_error, model_file, read_thermo
 from md_runs.protocols.config import ProtocolBase
-from md_runs.protocols.files import (EXTRA_COLUMNS, prune_restarts, restart_files, restart_name, truncate_dump,
-                                     write_thermo_csv)
+from md_runs.protocols.files import (EXTRA_COLUMNS, prune_restarts, readable_restarts, restart_files, restart_name,
+                                     truncate_dump, write_thermo_csv)
 from md_runs.protocols.monitors import (MONITORS, MonitorStop, check_drift, describe, temperature_limit,
                                         write_candidates)
 from md_runs.protocols.stage import ProgressHook, Stage
@@ -170,7 +170,7 @@ class LammpsEngine:
         folder = stage.folder
         folder.mkdir(parents=True, exist_ok=True)
         final, restarts, logs = folder / "final.data", folder / "restart", folder / "logs"
-        done = restart_files(restarts)
+        done = readable_restarts(restarts, self._readable_restart)
         step = done[-1][0] if done else 0
         if final.exists() and step >= stage.steps:
             progress(stage.name, stage.steps, stage.steps)
@@ -210,6 +210,20 @@ class LammpsEngine:
             step = reached
         os.replace(folder / "final.part.data", final)
         return final
+
+    @staticmethod
+    def _readable_restart(path: Path) -> bool:
+        """Whether LAMMPS reads the binary restart ``path`` (a truncated one stops with an error)."""
+        from mlip.deploy.lammps_runtime import new_lammps
+
+        lmp = new_lammps(load_plugin=False)
+        try:
+            lmp.commands_list(["units metal", f"read_restart {path}"])
+            return True
+        except Exception:  # LAMMPS raises plain Exceptions with its error message
+            return False
+        finally:
+            lmp.close()
 
     def _halt(self, log_text: str, temperature: float) -> tuple[int, str, float, float] | None:
         """(step, monitor, value, limit) when a ``fix halt`` monitor stopped the chunk."""
