@@ -280,3 +280,322 @@ def test_eval_predictions_carry_the_committee_uncertainty(committee_file, tmp_pa
     code, text = run_cli(["eval", committee_file, data, "--predictions", tmp_path / "x.extxyz",
                           "--prediction-prefix", "REF_"], capsys)
     assert code == 2 and "reference labels" in text
+
+
+# ---------------------------------------------------------------- LAMMPS: NULL, model_devi.out
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    from mlip.deploy import lammps_plugin_path
+
+    return lammps_plugin_path()  # builds on first use (~1-2 min), cached afterwards
+
+
+@pytest.fixture(scope="module")
+def lmp_models(tmp_path_factory):
+    from test_deploy import small_model
+
+    from mlip.deploy import export
+    from mlip.model.heads import with_readout_heads
+
+    folder = tmp_path_factory.mktemp("eco-lammps")
+    a, b = small_model(0), small_model(1)
+    return {
+        "committee": export([a, b], folder / "committee.pt"),
+        "member0": export(a, folder / "m0.pt"),
+        "member1": export(b, folder / "m1.pt"),
+        "heads": export(with_readout_heads(a, 4, noise=0.2, seed=3), folder / "heads.pt"),
+        "single": export(a, folder / "single.pt"),
+    }
+
+
+def cell_with_argon(n_ar: int = 3):
+    """li_ec_cell plus Ar atoms 2.6-3.2 Å above the EC molecule: inside the model's cutoff of it,
+    so an Ar atom leaking into the model's graph would change its energy."""
+    import numpy as np
+    from ase import Atoms
+    from test_deploy import li_ec_cell
+
+    atoms = li_ec_cell(seed=4)
+    top = atoms.positions[atoms.positions[:, 2].argmax()]
+    ar = Atoms("Ar" * n_ar, positions=[top + [0.8 * k - 0.8, 0.3 * k, 2.6 + 0.3 * k] for k in range(n_ar)])
+    both = atoms + ar
+    assert np.linalg.norm(both.positions[-n_ar:] - top, axis=1).min() < 4.0
+    return atoms, both
+
+
+def _hybrid_point(both, model, pair_lines, species, extra=()):
+    """Energy, per-style energies and ASE-frame forces of ``both`` under ``pair_lines``."""
+    import numpy as np
+
+    from md_runs.lammps import write_lammps_data
+    from mlip.deploy.lammps_runtime import import_lammps, new_lammps
+    import tempfile
+    from pathlib import Path
+
+    lammps = import_lammps()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "a.data"
+        box, types = write_lammps_data(data, both, species, velocities=False)
+        lmp = new_lammps()
+        try:
+            lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map yes", "boundary p p p",
+                               "newton on", f"read_data {data}", *pair_lines, "neighbor 1.0 bin", *extra,
+                               "thermo_style custom step pe", "run 0"])
+            out = {"energy": float(lmp.get_thermo("pe")),
+                   "forces": box.to_ase_vectors(np.array(lmp.gather_atoms("f", 1, 3), float).reshape(-1, 3))}
+            for name in ("ps", "pl"):
+                try:
+                    out[name] = float(lmp.extract_compute(name, lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_SCALAR))
+                except Exception:  # noqa: BLE001 - compute absent in this run
+                    pass
+            if "compute dev all seimlip/atom" in extra:
+                out["dev"] = np.array(lmp.gather("c_dev", 1, 1), float)
+        finally:
+            lmp.close()
+    return out
+
+
+@pytest.mark.parametrize("graph", ["images", "ghosts"])
+def test_pair_coeff_null_in_hybrid_overlay(plugin, lmp_models, graph):
+    """Ar atoms mapped to NULL are seen by lj/cut only: the seimlip part equals seimlip on the
+    system without them, and the forces add up style by style."""
+    import numpy as np
+
+    from md_runs.lammps import single_point
+
+    atoms, both = cell_with_argon()
+    n = len(atoms)
+    species = ["H", "Li", "C", "O", "F", "P", "Ar"]
+    model = lmp_models["committee"]
+    alone = single_point(atoms, model, pair_options=f"graph {graph}")
+    lj = ["pair_coeff * * lj/cut 0.0 1.0", "pair_coeff 1*7 7 lj/cut 0.02 2.8"]
+    hybrid = _hybrid_point(both, model, [f"pair_style hybrid/overlay seimlip {model} graph {graph} lj/cut 6.0",
+                                         "pair_coeff * * seimlip H Li C O F P NULL", *lj], species,
+                           ["compute ps all pair seimlip", "compute pl all pair lj/cut",
+                            "compute dev all seimlip/atom"])
+    lj_only = _hybrid_point(both, model, ["pair_style lj/cut 6.0", *[c.replace(" lj/cut", "") for c in lj]], species)
+    assert abs(lj_only["energy"]) > 1e-4  # the wall does something
+    assert hybrid["ps"] == pytest.approx(alone["energy"], abs=1e-8)
+    assert hybrid["pl"] == pytest.approx(lj_only["energy"], abs=1e-10)
+    assert hybrid["energy"] == pytest.approx(alone["energy"] + lj_only["energy"], abs=1e-8)
+    np.testing.assert_allclose(hybrid["forces"][:n] - lj_only["forces"][:n], alone["forces"], atol=1e-8)
+    np.testing.assert_allclose(hybrid["forces"][n:], lj_only["forces"][n:], atol=1e-10)
+    np.testing.assert_allclose(hybrid["dev"][:n], alone["force_dev"], atol=1e-8)
+    assert np.all(hybrid["dev"][n:] == 0.0)
+
+
+def test_pair_coeff_null_alone_is_a_lammps_error(plugin, lmp_models):
+    from mlip.errors import UserError
+
+    _, both = cell_with_argon(1)
+    model = lmp_models["single"]
+    with pytest.raises(Exception, match="All pair coeffs are not set"):
+        _hybrid_point(both, model, [f"pair_style seimlip {model}", "pair_coeff * * H Li C O F P NULL"],
+                      ["H", "Li", "C", "O", "F", "P", "Ar"])
+    with pytest.raises(Exception, match="maps every atom type to NULL"):
+        _hybrid_point(both, model, [f"pair_style seimlip {model}", "pair_coeff * * " + "NULL " * 7],
+                      ["H", "Li", "C", "O", "F", "P", "Ar"])
+    assert UserError  # imported for symmetry with the other LAMMPS error tests
+
+
+def _stats(values):
+    import numpy as np
+
+    values = np.asarray(values, float)
+    return values.max(), values.min(), values.mean()
+
+
+def test_model_devi_out_of_a_committee_matches_ase(plugin, lmp_models, tmp_path):
+    """pair_style seimlip M out_freq N out_file F writes DeePMD's columns: devi_f from the
+    members' forces, devi_e from their per-atom energies, every N steps."""
+    import numpy as np
+    from test_deploy import li_ec_cell
+
+    from md_runs.lammps import LammpsProtocol, run_lammps
+    from mlip.deploy import load_calculator
+
+    atoms = li_ec_cell(seed=6)
+    protocol = LammpsProtocol(ensemble="nve", steps=6, temperature=300.0, thermo_every=3, dump_every=3)
+    run = run_lammps(atoms, lmp_models["committee"], protocol, workdir=tmp_path / "run")
+    text = (run.workdir / "model_devi.out").read_text().splitlines()
+    assert text[1].split()[1:] == ["step", "max_devi_e", "min_devi_e", "avg_devi_e", "max_devi_f",
+                                   "min_devi_f", "avg_devi_f"]
+    devi = run.model_devi()
+    assert list(devi["step"]) == [0, 3, 6]
+    committee = load_calculator(lmp_models["committee"], device="cpu")
+    members = [load_calculator(lmp_models[m], device="cpu") for m in ("member0", "member1")]
+    for k, frame in enumerate(run.frames()):
+        assert frame.info["timestep"] == devi["step"][k]
+        committee.calculate(frame, ["energy", "forces"])
+        np.testing.assert_allclose([devi[c][k] for c in ("max_devi_f", "min_devi_f", "avg_devi_f")],
+                                   _stats(committee.results["force_dev"]), rtol=1e-6, atol=1e-9)
+        per_atom = []
+        for m in members:
+            m.calculate(frame, ["energy", "energies"])
+            per_atom.append(m.results["energies"])
+        e_std = np.std(np.array(per_atom), axis=0)
+        np.testing.assert_allclose([devi[c][k] for c in ("max_devi_e", "min_devi_e", "avg_devi_e")],
+                                   _stats(e_std), rtol=1e-6, atol=1e-9)
+        assert devi["max_devi_f"][k] > devi["min_devi_f"][k] > 0
+
+
+def test_model_devi_and_compute_of_readout_heads(plugin, lmp_models, tmp_path):
+    """A shallow ensemble (one model, 4 heads): model_devi.out and compute seimlip/atom give the
+    heads' per-atom energy spread, equal to the ASE calculator's atom_energy_std."""
+    import numpy as np
+    from test_deploy import li_ec_cell
+
+    from md_runs.lammps import LammpsProtocol, run_lammps
+    from mlip.deploy import load_calculator
+
+    atoms = li_ec_cell(seed=7)
+    protocol = LammpsProtocol(ensemble="nve", steps=2, temperature=200.0, thermo_every=1, dump_every=2,
+                              model_devi_every=1)
+    run = run_lammps(atoms, lmp_models["heads"], protocol, workdir=tmp_path / "heads")
+    devi = run.model_devi()
+    assert list(devi["step"]) == [0, 1, 2]
+    assert "4 readout heads" in (run.workdir / "model_devi.out").read_text().splitlines()[0]
+    calc = load_calculator(lmp_models["heads"], device="cpu")
+    for frame in run.frames():
+        k = list(devi["step"]).index(frame.info["timestep"])
+        calc.calculate(frame, ["energy", "forces"])
+        spread = calc.results["atom_energy_std"]
+        assert spread.max() > 1e-6
+        for triple in ("e", "f"):
+            np.testing.assert_allclose([devi[f"{s}_devi_{triple}"][k] for s in ("max", "min", "avg")],
+                                       _stats(spread), rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(frame.arrays["c_seimlip_dev"], spread, rtol=1e-6, atol=1e-10)
+    assert run.thermo["v_seimlip_maxdev"][0] == pytest.approx(devi["max_devi_e"][0], rel=1e-6)
+
+
+def test_out_freq_needs_a_model_with_uncertainty(plugin, lmp_models):
+    _, both = cell_with_argon(1)
+    model = lmp_models["single"]
+    with pytest.raises(Exception, match="out_freq/out_file need a model with uncertainty"):
+        _hybrid_point(both, model, [f"pair_style seimlip {model} out_freq 10", "pair_coeff * * H Li C O F P NULL"],
+                      ["H", "Li", "C", "O", "F", "P", "Ar"])
+
+
+# ---------------------------------------------------------------- 9. every printed command parses
+
+ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parent.parent
+COMMAND_DOCS = ("README.md", "mlip/pretrained/li-ec-gfn1.md", "md_runs/export/README.md",
+                "md_runs/analysis/README.md", "datasets/li_ec_gfn1/README.md")
+
+
+def _segments(text: str):
+    """Command lines of a text: lines of its code blocks and its inline `...` spans, split at &&."""
+    import re
+
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            lines.append(line)
+    lines += re.findall(r"`([^`\n]+)`", text)
+    for line in lines:
+        for part in line.split("&&"):
+            part = re.sub(r"\s#.*$", "", part).strip()
+            if part:
+                yield part
+
+
+def printed_commands():
+    """(where, argv after `seimlip`) of every seimlip command the README, the docs and the
+    quickstart report print, placeholders (``...``, ``[optional]`` brackets) stripped."""
+    import re
+    import shlex
+
+    from active_learning.pipeline_report import GO_BIGGER
+
+    texts = {name: (ROOT_DIR / name).read_text() for name in COMMAND_DOCS}
+    texts["quickstart report (Go bigger)"] = "```\n" + GO_BIGGER + "\n```\n" + GO_BIGGER
+    found = []
+    for where, text in texts.items():
+        for part in _segments(text):
+            words = shlex.split(re.sub(r"[\[\]]", " ", part))
+            if not words or not (words[0] == "seimlip" or words[0].endswith("/seimlip")):
+                continue
+            found.append((where, [w for w in words[1:] if w != "..."]))
+    return found
+
+
+def _parse(argv):
+    """Parse ``seimlip ARGV`` exactly as the console script would, without running it: (the
+    command's path, number of words after it). Usage errors raise."""
+    from typer.main import get_command
+
+    from active_learning.cli import app
+
+    cmd = get_command(app)
+    ctx = cmd.make_context("seimlip", list(argv))
+    path = []
+    while hasattr(cmd, "resolve_command"):
+        rest = list(getattr(ctx, "_protected_args", getattr(ctx, "protected_args", []))) + list(ctx.args)
+        if not rest:
+            return path, 0
+        name, cmd, rest = cmd.resolve_command(ctx, rest)
+        path.append(name)
+        if not hasattr(cmd, "resolve_command") and not rest:
+            return path, 0  # a mention of the command (`seimlip deploy`), not a command line
+        ctx = cmd.make_context(name, list(rest), parent=ctx)
+    return path, len(argv) - len(path)
+
+
+def test_every_printed_command_parses():
+    """The report's 'go bigger' once said `seimlip al init campaign.yaml campaign/` (the real form
+    is `al init CAMPAIGN --config FILE`): each printed command line must be accepted as written."""
+    commands = printed_commands()
+    assert len(commands) >= 30, commands
+    bad = []
+    for where, argv in commands:
+        try:
+            _parse(argv)
+        except Exception as exc:  # noqa: BLE001 - click's usage errors
+            bad.append(f"{where}: seimlip {' '.join(argv)}: {getattr(exc, 'format_message', lambda: exc)()}")
+    assert not bad, "\n".join(bad)
+    assert any(argv[:2] == ["al", "init"] and "--config" in argv for w, argv in commands if "report" in w)
+    with pytest.raises(Exception, match="unexpected extra argument"):
+        _parse(["al", "init", "campaign.yaml", "campaign/"])  # the old report line
+
+
+def test_printed_module_entry_points_exist():
+    import importlib.util
+
+    assert importlib.util.find_spec("mlip.train.__main__") is not None  # torchrun ... -m mlip.train my.yaml
+
+
+def test_report_al_init_command_runs(tmp_path, capsys):
+    """The corrected 'go bigger' form, run for real on the shipped quick campaign YAML."""
+    quick = ROOT_DIR / "active_learning/configs/campaign_quick.yaml"
+    code, out = run_cli(["al", "init", tmp_path / "campaign", "--config", quick], capsys)
+    assert code == 0, out
+    assert (tmp_path / "campaign" / "campaign.yaml").is_file()
+    assert f"seimlip al run {tmp_path / 'campaign'}" in " ".join(out.split())
+
+
+def test_campaign_lammps_exploration_reads_model_devi(plugin, lmp_models, tmp_path):
+    """The campaign's LAMMPS exploration takes each snapshot's deviation from model_devi.out
+    (max_devi_f of its step, as DP-GEN does), equal to the ASE committee on the same positions."""
+    from active_learning.campaign.config import ExplorationConfig
+    from active_learning.campaign.explore import explore
+    from md_runs.lammps import read_model_devi
+    from mlip.deploy import load_calculator
+
+    exploration = ExplorationConfig(engine="lammps", steps=20, interval=10, systems=[
+        {"name": "li", "temperatures": [400], "build": {"builder": "li_bulk", "repeat": [2, 2, 2]}}])
+    frames = explore(lmp_models["committee"], exploration, seed=0, iteration=1, workdir=tmp_path / "lmp")
+    devi = read_model_devi(tmp_path / "lmp" / "li_400K" / "model_devi.out")
+    assert list(devi["step"]) == [0, 10, 20] and len(frames) == 2
+    calc = load_calculator(str(lmp_models["committee"]))
+    for k, atoms in enumerate(frames, start=1):
+        assert atoms.info["max_force_dev"] == devi["max_devi_f"][k]
+        assert atoms.info["max_devi_e"] == devi["max_devi_e"][k]
+        probe = atoms.copy()
+        probe.calc = calc
+        probe.get_forces()
+        assert calc.results["max_force_dev"] == pytest.approx(atoms.info["max_force_dev"], rel=1e-5, abs=1e-8)

@@ -3,7 +3,8 @@
 Each snapshot keeps the committee's ``max_force_dev`` (eV/Å) in ``info``. Everything is seeded
 from (campaign seed, iteration, system, temperature), so an iteration explores the same frames
 when it is rerun after a stop. Engines: ASE Langevin with the committee calculator, or LAMMPS
-(``md_runs.lammps.run_lammps``; the committee's per-atom deviation comes from the dumps).
+(``md_runs.lammps.run_lammps``; a snapshot's deviation is the ``max_devi_f`` of its step in the
+run's DeePMD-style ``model_devi.out``, as DP-GEN reads it; ``max_devi_e`` is kept beside it).
 """
 
 from __future__ import annotations
@@ -67,10 +68,17 @@ def _lammps_md(atoms: Atoms, model: Path, config: ExplorationConfig, temperature
                 "temperature": temperature, "seed": seed % 900_000_000 + 1, "dump_every": config.interval,
                 "thermo_every": config.interval, "halt_force_dev": config.stop_force_dev}
     run = run_lammps(atoms, model, protocol, workdir)
+    devi = run.model_devi()
+    by_step = {} if devi is None else {int(s): k for k, s in enumerate(devi["step"])}
     frames = []
     for snap in run.frames()[1:]:  # the first dump is the start structure
-        dev = snap.arrays.get("c_seimlip_dev")
-        snap.info["max_force_dev"] = float(np.max(dev)) if dev is not None else float("nan")
+        row = by_step.get(int(snap.info.get("timestep", -1)))
+        if row is not None:
+            snap.info["max_force_dev"] = float(devi["max_devi_f"][row])
+            snap.info["max_devi_e"] = float(devi["max_devi_e"][row])
+        else:  # no model_devi line for this step: the dump's per-atom column
+            dev = snap.arrays.get("c_seimlip_dev")
+            snap.info["max_force_dev"] = float(np.max(dev)) if dev is not None else float("nan")
         snap.info["config_type"] = atoms.info.get("config_type", "explore")
         for key in list(snap.arrays):
             if key not in ("numbers", "positions"):

@@ -1,9 +1,12 @@
 """LAMMPS input scripts for seimlip models: minimise, NVT (Nose-Hoover, Langevin), NPT, NVE.
 
 Every script reads a data file written by :func:`md_runs.lammps.data.write_lammps_data`, uses
-``pair_style seimlip`` (units metal, newton on), and for a committee model adds
-``compute seimlip_dev all seimlip/atom`` (per-atom force deviation in dumps, its maximum in the
-thermo output) and optionally ``fix halt`` on the maximum deviation.
+``pair_style seimlip`` (units metal, newton on), and for a model with uncertainty (a committee, or
+readout heads) adds ``compute seimlip_dev all seimlip/atom`` (per-atom force deviation of a
+committee, the heads' per-atom energy spread otherwise: in dumps, its maximum in the thermo
+output), DeePMD's ``model_devi.out`` (``pair_style seimlip ... out_freq N out_file
+model_devi.out``: step, max/min/avg devi_e, max/min/avg devi_f) and optionally ``fix halt`` on the
+maximum deviation.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pydantic import Field, model_validator
 from mlip.config import StrictModel
 
 Ensemble = Literal["minimize", "nve", "nvt", "nvt-langevin", "npt"]
+MODEL_DEVI_FILE = "model_devi.out"
 
 
 class LammpsProtocol(StrictModel):
@@ -37,7 +41,10 @@ class LammpsProtocol(StrictModel):
     etol: float = Field(0.0, ge=0)
     ftol: float = Field(1e-3, ge=0, description="minimiser force tolerance (eV/Å)")
     relax_box: bool = Field(False, description="minimise the cell too (fix box/relax)")
-    halt_force_dev: float | None = Field(None, gt=0, description="committee: stop when max force deviation exceeds this (eV/Å)")
+    halt_force_dev: float | None = Field(None, gt=0, description="committee or heads: stop when the max "
+                                         "deviation exceeds this (eV/Å)")
+    model_devi_every: int | None = Field(None, ge=1, description="committee or heads: write model_devi.out "
+                                         "every N steps (default: dump_every, else thermo_every)")
     halt_every: int = Field(10, ge=1)
 
     @model_validator(mode="after")
@@ -48,7 +55,7 @@ class LammpsProtocol(StrictModel):
 
 
 def input_script(protocol: LammpsProtocol, *, data_file: str | Path, model_file: str | Path,
-                 species: Sequence[str], committee: bool = False, triclinic: bool = False,
+                 species: Sequence[str], committee: bool = False, heads: bool = False, triclinic: bool = False,
                  boundary: str = "p p p", plugin_path: str | Path | None = None,
                  dump_file: str | Path = "dump.lammpstrj", final_data: str | Path | None = "final.data",
                  pair_options: str = "") -> str:
@@ -56,6 +63,7 @@ def input_script(protocol: LammpsProtocol, *, data_file: str | Path, model_file:
 
     ``plugin_path`` adds ``plugin load`` (needed when the entry-point auto-load is not active);
     ``pair_options`` goes after the model file (``device cpu|cuda``, ``graph auto|images|ghosts``).
+    ``committee`` / ``heads``: the model carries uncertainty (members / readout heads).
     """
     p = protocol
     dt_ps = p.timestep_fs / 1000.0
@@ -76,8 +84,13 @@ def input_script(protocol: LammpsProtocol, *, data_file: str | Path, model_file:
     ]
     if p.ensemble == "npt" and p.barostat == "tri" and not triclinic:
         lines.append("change_box all triclinic")
+    uncertain = committee or heads
+    pair_line = f"pair_style seimlip {model_file} {pair_options}".strip()
+    if uncertain:
+        every = p.model_devi_every or p.dump_every or p.thermo_every
+        pair_line += f" out_freq {every} out_file {MODEL_DEVI_FILE}"
     lines += [
-        f"pair_style seimlip {model_file} {pair_options}".strip(),
+        pair_line,
         f"pair_coeff * * {' '.join(species)}",
         "neighbor 1.0 bin",
         "neigh_modify every 1 delay 0 check yes",
@@ -86,7 +99,7 @@ def input_script(protocol: LammpsProtocol, *, data_file: str | Path, model_file:
     ]
     thermo = "step time temp pe ke etotal press vol"
     dump_cols = "id type x y z vx vy vz fx fy fz c_seimlip_pe"
-    if committee:
+    if uncertain:
         lines += ["compute seimlip_dev all seimlip/atom", "variable seimlip_maxdev equal c_seimlip_dev"]
         thermo += " v_seimlip_maxdev"
         dump_cols += " c_seimlip_dev"
@@ -96,7 +109,7 @@ def input_script(protocol: LammpsProtocol, *, data_file: str | Path, model_file:
     if p.dump_every:
         lines.append(f"dump traj all custom {p.dump_every} {dump_file} {dump_cols}")
         lines.append("dump_modify traj sort id format float %.10g")
-    if committee and p.halt_force_dev is not None:
+    if uncertain and p.halt_force_dev is not None:
         lines.append(f"fix seimlip_halt all halt {p.halt_every} v_seimlip_maxdev > {p.halt_force_dev} error soft")
 
     if p.ensemble == "minimize":

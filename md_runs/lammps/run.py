@@ -14,7 +14,7 @@ from ase import Atoms
 
 from md_runs.lammps.data import LammpsBox, write_lammps_data
 from md_runs.lammps.dump import read_dump
-from md_runs.lammps.inputs import LammpsProtocol, input_script
+from md_runs.lammps.inputs import MODEL_DEVI_FILE, LammpsProtocol, input_script
 from mlip.errors import UserError
 
 
@@ -28,6 +28,39 @@ def model_file(model: str | os.PathLike) -> tuple[Path, dict]:
 
         path = pretrained_path(str(model))
     return path.resolve(), read_metadata(path)
+
+
+def model_uncertainty(meta: dict) -> str | None:
+    """``"committee"``, ``"heads"`` (readout heads > 1) or None: what a deployed model's spread is."""
+    if int(meta.get("n_members", 1)) > 1:
+        return "committee"
+    for member in meta.get("members") or []:
+        config = member.get("config") if isinstance(member, dict) else None
+        if isinstance(config, dict) and int(config.get("readout_heads", 1) or 1) > 1:
+            return "heads"
+    return None
+
+
+def read_model_devi(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """DeePMD-style ``model_devi.out`` columns (``step``, ``max_devi_e`` ... ``avg_devi_f``) as
+    arrays; a step written twice (a rerun of ``run 0``) keeps its last line."""
+    path = Path(path)
+    names: list[str] = []
+    rows: dict[int, list[float]] = {}
+    for line in path.read_text().splitlines():
+        words = line.lstrip("#").split()
+        if line.startswith("#"):
+            if words[:1] == ["step"]:
+                names = words
+            continue
+        if names and len(words) == len(names):
+            rows[int(float(words[0]))] = [float(w) for w in words]
+    if not names:
+        raise UserError("not a model deviation file (no '# step max_devi_e ...' header)", str(path))
+    data = np.array([rows[k] for k in sorted(rows)], dtype=float).reshape(-1, len(names))
+    out = {name: data[:, k] for k, name in enumerate(names)}
+    out["step"] = out["step"].astype(int)
+    return out
 
 
 def _lammps_error(exc: Exception) -> UserError:
@@ -106,6 +139,11 @@ class LammpsRun:
         """Trajectory frames (ASE frame orientation) from the dump."""
         return read_dump(self.workdir / "dump.lammpstrj", self.species, index, self.box.rotation)
 
+    def model_devi(self) -> dict[str, np.ndarray] | None:
+        """The run's ``model_devi.out`` (committee or heads models), or None without one."""
+        path = self.workdir / MODEL_DEVI_FILE
+        return read_model_devi(path) if path.exists() else None
+
     def final(self) -> Atoms:
         """The structure (positions, velocities, forces, cell) at the end of the run."""
         return read_dump(self.workdir / "final.lammpstrj", self.species, -1, self.box.rotation)[0]
@@ -146,7 +184,8 @@ def run_lammps(atoms: Atoms, model: str | os.PathLike, protocol: LammpsProtocol 
 
     One rank runs in-process through the Python module; ``nprocs > 1`` runs
     ``mpiexec -n nprocs lmp -in in.lammps`` in ``workdir``. Writes ``atoms.data``, ``in.lammps``,
-    ``log.lammps``, ``dump.lammpstrj``, ``final.lammpstrj`` and ``final.data`` there.
+    ``log.lammps``, ``dump.lammpstrj``, ``final.lammpstrj`` and ``final.data`` there, and for a
+    committee or readout-heads model DeePMD's ``model_devi.out`` (:meth:`LammpsRun.model_devi`).
     ``pair_options`` is appended to the ``pair_style seimlip`` line (``device cuda``, ``graph ghosts``).
     """
     from mlip.config import validate
@@ -161,9 +200,10 @@ def run_lammps(atoms: Atoms, model: str | os.PathLike, protocol: LammpsProtocol 
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     box, types = write_lammps_data(workdir / "atoms.data", atoms, meta["species"])
-    committee = int(meta["n_members"]) > 1
+    uncertainty = model_uncertainty(meta)
     script = input_script(protocol, data_file="atoms.data", model_file=path, species=types,
-                          committee=committee, triclinic=box.triclinic, boundary=box.boundary,
+                          committee=uncertainty == "committee", heads=uncertainty == "heads",
+                          triclinic=box.triclinic, boundary=box.boundary,
                           pair_options=pair_options,
                           plugin_path=lammps_plugin_path() if nprocs > 1 else None)
     (workdir / "in.lammps").write_text(script)

@@ -8,9 +8,10 @@ are the ones whose energy counts (LAMMPS owned atoms; all atoms for ASE) and ret
   communication), from one autograd pass with respect to ``edge_vec``,
 - ``virial`` [6] in LAMMPS order (xx, yy, zz, xy, xz, yz), equal to -stress * volume,
 - committee only: ``energy_std``, ``force_dev`` [N] (sqrt(mean_k |F_k - <F>|^2), DP-GEN style),
-  ``max_force_dev`` (over the first ``n_local`` atoms), ``member_energies`` [K] and
-  ``member_forces`` [K, N, 3] (LAMMPS needs the latter to form deviations after ghost forces
-  reach their owners).
+  ``max_force_dev`` (over the first ``n_local`` atoms), ``member_energies`` [K],
+  ``member_forces`` [K, N, 3] (LAMMPS needs them to form deviations after ghost forces reach
+  their owners) and ``member_node_energies`` [K, N] (the per-atom energy spread of LAMMPS'
+  ``model_devi`` output; optional for readers: files written before it lack it).
 - shallow ensemble only (members with ``readout_heads`` K > 1; committee: averaged over members):
   ``head_energies`` [K], ``head_energy_std`` (std of the heads' energies of the first ``n_local``
   atoms), ``atom_energy_std`` [N] (per-atom std over heads) and ``max_atom_energy_std`` (over
@@ -119,4 +120,5 @@ class DeployedPotential(nn.Module):
             out["max_force_dev"] = torch.zeros((), dtype=edge_vec.dtype, device=edge_vec.device)
         out["member_energies"] = member_energies
         out["member_forces"] = member_forces
+        out["member_node_energies"] = torch.stack(node_energies).detach()
         return out

@@ -1,8 +1,10 @@
-/* compute seimlip/atom: the committee's per-atom force deviation for dumps and fix halt. */
+/* compute seimlip/atom [force|energy]: per-atom model deviation for dumps and fix halt. */
 #ifndef SEIMLIP_COMPUTE_SEIMLIP_ATOM_H
 #define SEIMLIP_COMPUTE_SEIMLIP_ATOM_H
 
 #include "compute.h"
+
+#include <string>
 
 namespace LAMMPS_NS {
 
@@ -23,6 +25,9 @@ class ComputeSeimlipAtom : public Compute {
   int nmax = 0;
   double *dev = nullptr;
   double values[2] = {0.0, 0.0};
+  std::string mode;
+  bool energy_mode = false;  // per-atom energy spread instead of the committee's force deviation
+  const double *source() const;
   void check_current();
 };
 

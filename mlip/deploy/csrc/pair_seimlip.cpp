@@ -1,5 +1,12 @@
-/* pair_style seimlip <model.pt> [device auto|cpu|cuda]
-   pair_coeff * * <element of type 1> <element of type 2> ...
+/* pair_style seimlip <model.pt> [device auto|cpu|cuda] [graph auto|images|ghosts]
+                      [out_freq N] [out_file FILE]
+   pair_coeff * * <element of type 1 or NULL> <element of type 2 or NULL> ...
+
+   NULL leaves a type to other styles of pair_style hybrid/overlay: the model never sees those
+   atoms (not as centres, not as neighbours). out_freq/out_file write DeePMD's model_devi.out
+   columns (step max_devi_e min_devi_e avg_devi_e max_devi_f min_devi_f avg_devi_f) every N
+   steps from a committee (force deviation of the members, per-atom energy spread) or from a
+   shallow ensemble's readout heads (their per-atom energy spread in both triples; see README).
 
    Runs a seimlip deployed model (TorchScript, see mlip/deploy/exporter.py) on the full neighbour
    list of owned and ghost atoms. A model with n_interactions message-passing layers of cutoff
@@ -60,7 +67,9 @@ PairSeimlip::~PairSeimlip()
   }
   memory->destroy(member_f);
   memory->destroy(fdev);
+  memory->destroy(edev);
   memory->destroy(pvector);
+  if (out_fp) fclose(out_fp);
 }
 
 void PairSeimlip::allocate()
@@ -120,6 +129,7 @@ void PairSeimlip::load_model(const std::string &path, const std::string &device)
     cutoff = meta.at("cutoff").get<double>();
     ninteractions = meta.at("n_interactions").get<int>();
     nmembers = meta.at("n_members").get<int>();
+    nheads = model->n_heads();
     float64 = meta.at("dtype").get<std::string>() == "float64";
   } catch (json::exception &e) {
     error->all(FLERR, "pair_style seimlip: metadata of '{}' is unreadable ({}); {}", path,
@@ -155,11 +165,25 @@ void PairSeimlip::settings(int narg, char **arg)
 {
   if (narg < 1)
     error->all(FLERR, "Illegal pair_style seimlip command: expected pair_style seimlip "
-               "<model file> [device auto|cpu|cuda] [graph auto|images|ghosts]");
+               "<model file> [device auto|cpu|cuda] [graph auto|images|ghosts] [out_freq N] "
+               "[out_file FILE]");
   std::string device = "auto";
   graph_mode = "auto";
+  out_freq = 0;
+  out_file.clear();
   int iarg = 1;
   while (iarg < narg) {
+    if (strcmp(arg[iarg], "out_freq") == 0 && iarg + 1 < narg) {
+      out_freq = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      if (out_freq < 1) error->all(FLERR, "pair_style seimlip: out_freq must be at least 1");
+      iarg += 2;
+      continue;
+    }
+    if (strcmp(arg[iarg], "out_file") == 0 && iarg + 1 < narg) {
+      out_file = arg[iarg + 1];
+      iarg += 2;
+      continue;
+    }
     if (strcmp(arg[iarg], "graph") == 0 && iarg + 1 < narg) {
       graph_mode = arg[iarg + 1];
       if (graph_mode != "auto" && graph_mode != "images" && graph_mode != "ghosts")
@@ -176,6 +200,14 @@ void PairSeimlip::settings(int narg, char **arg)
     }
   }
   load_model(arg[0], device);
+  if (out_freq > 0 || !out_file.empty()) {
+    if (!has_energy_spread())
+      error->all(FLERR, "pair_style seimlip: out_freq/out_file need a model with uncertainty (a "
+                 "committee from `seimlip deploy a.pt b.pt ...`, or readout_heads > 1)");
+    if (out_freq == 0) out_freq = 100;  // DeePMD's defaults
+    if (out_file.empty()) out_file = "model_devi.out";
+    open_model_devi();
+  }
 
   // committee: per-member forces travel with the reverse communication
   comm_reverse = nmembers > 1 ? 3 * nmembers : 0;
@@ -191,17 +223,27 @@ void PairSeimlip::coeff(int narg, char **arg)
   int ntypes = atom->ntypes;
   if (narg != 2 + ntypes || strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
     error->all(FLERR, "pair_coeff for seimlip must be: pair_coeff * * followed by one element "
-               "per atom type ({} types, got {} elements)", ntypes, std::max(0, narg - 2));
+               "per atom type, or NULL for a type left to pair_style hybrid ({} types, got {} "
+               "elements)", ntypes, std::max(0, narg - 2));
   for (int t = 1; t <= ntypes; t++) {
     std::string element = arg[1 + t];
+    if (element == "NULL") {  // left to another style of pair_style hybrid/overlay
+      type2species[t] = -1;
+      continue;
+    }
     auto it = std::find(model_species.begin(), model_species.end(), element);
     if (it == model_species.end())
       error->all(FLERR, "pair_coeff: element '{}' (atom type {}) is not in the model's species "
                  "list ({})", element, t, utils::join_words(model_species, " "));
     type2species[t] = static_cast<int>(it - model_species.begin());
   }
-  for (int i = 1; i <= ntypes; i++)
-    for (int j = i; j <= ntypes; j++) setflag[i][j] = 1;
+  int nmapped = 0;
+  for (int i = 1; i <= ntypes; i++) {
+    nmapped += type2species[i] >= 0;
+    for (int j = i; j <= ntypes; j++)
+      setflag[i][j] = (type2species[i] >= 0 && type2species[j] >= 0) ? 1 : 0;
+  }
+  if (nmapped == 0) error->all(FLERR, "pair_coeff for seimlip maps every atom type to NULL");
 }
 
 void PairSeimlip::init_style()
@@ -266,6 +308,8 @@ void PairSeimlip::compute(int eflag, int vflag)
   nodes.clear();
   node_of.assign(nall, -1);
   hops.assign(nall, L + 1);
+  // atoms of types mapped to NULL (pair_style hybrid/overlay) are not part of the graph at all;
+  // owned mapped atoms come first (nodes 0..nown-1): their energies are the ones that count
   if (use_images) {
     // One rank: every ghost is a periodic image of an owned atom. Point each edge at the owner
     // (the edge vector still comes from the image's position, as periodic shifts do in ASE), so
@@ -274,25 +318,30 @@ void PairSeimlip::compute(int eflag, int vflag)
     tagint maxtag = 0;
     for (int i = 0; i < nlocal; i++) maxtag = std::max(maxtag, tag[i]);
     owner_of_tag.assign(static_cast<size_t>(maxtag) + 1, -1);
-    for (int i = 0; i < nlocal; i++) owner_of_tag[tag[i]] = i;
-    for (int j = 0; j < nall; j++) {
+    for (int i = 0; i < nlocal; i++) {
+      owner_of_tag[tag[i]] = i;
+      if (!mapped(i)) continue;
+      hops[i] = 0;
+      node_of[i] = static_cast<int>(nodes.size());
+      nodes.push_back(i);
+    }
+    for (int j = nlocal; j < nall; j++) {
+      if (!mapped(j)) continue;
       const tagint t = tag[j];
-      node_of[j] = (t >= 0 && t <= maxtag) ? owner_of_tag[t] : -1;
-      if (node_of[j] < 0)
+      const int owner = (t >= 0 && t <= maxtag) ? owner_of_tag[t] : -1;
+      if (owner < 0)
         error->one(FLERR, "pair_style seimlip: ghost atom {} has no owned atom on this rank "
                    "(use graph ghosts)", t);
-    }
-    for (int i = 0; i < nlocal; i++) {
-      hops[i] = 0;
-      nodes.push_back(i);
+      node_of[j] = node_of[owner];
     }
   } else {
     // Owned atoms feel atoms up to L = n_interactions hops away (message passing). Find the hop
     // distance of every atom (breadth-first over the cutoff graph), give the model only atoms
     // within L hops, and edges only around atoms within L - 1 hops: the rest of the ghost shell
-    // cannot change an owned atom's energy. Owned atoms keep indices 0..nlocal-1.
+    // cannot change an owned atom's energy.
     frontier.clear();
     for (int i = 0; i < nlocal; i++) {
+      if (!mapped(i)) continue;
       hops[i] = 0;
       frontier.push_back(i);
     }
@@ -302,7 +351,7 @@ void PairSeimlip::compute(int eflag, int vflag)
         const int *jlist = firstneigh[i];
         for (int jj = 0; jj < numneigh[i]; jj++) {
           const int j = jlist[jj] & NEIGHMASK;
-          if (hops[j] <= hop) continue;
+          if (hops[j] <= hop || !mapped(j)) continue;
           const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
           if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
           hops[j] = hop;
@@ -317,6 +366,8 @@ void PairSeimlip::compute(int eflag, int vflag)
         nodes.push_back(i);
       }
   }
+  nown = 0;
+  for (int k = 0; k < static_cast<int>(nodes.size()) && nodes[k] < nlocal; k++) nown++;
   const int nnodes = static_cast<int>(nodes.size());
   species_buf.resize(nnodes);
   for (int k = 0; k < nnodes; k++) species_buf[k] = type2species[type[nodes[k]]];
@@ -331,6 +382,7 @@ void PairSeimlip::compute(int eflag, int vflag)
     const int *jlist = firstneigh[i];
     for (int jj = 0; jj < numneigh[i]; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
+      if (node_of[j] < 0) continue;  // a NULL-type atom
       const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
       if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
       edge_i.push_back(k);
@@ -348,7 +400,7 @@ void PairSeimlip::compute(int eflag, int vflag)
   const bool committee = nmembers > 1;
   seimlip::Result &r = *result;
   try {
-    model->compute(nnodes, nlocal, species_buf.data(), nedges, edge_index.data(), edge_vec.data(),
+    model->compute(nnodes, nown, species_buf.data(), nedges, edge_index.data(), edge_vec.data(),
                    eflag_atom != 0, committee, r);
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style seimlip: {}", e.what());
@@ -365,12 +417,108 @@ void PairSeimlip::compute(int eflag, int vflag)
   }
   if (eflag_global) eng_vdwl += r.energy;
   if (eflag_atom)
-    for (int i = 0; i < nlocal; i++) eatom[i] += r.node_energy[i];
+    for (int k = 0; k < nown; k++) eatom[nodes[k]] += r.node_energy[k];
   if (vflag_global)
     for (int k = 0; k < 6; k++) virial[k] += r.virial[k];
 
   if (committee) committee_statistics(nlocal, nall, nnodes);
+  if (has_energy_spread()) energy_spread(nlocal, nnodes);
   last_step = update->ntimestep;
+  if (out_freq > 0 && update->ntimestep % out_freq == 0 && update->ntimestep != last_out_step) {
+    write_model_devi(nlocal);
+    last_out_step = update->ntimestep;
+  }
+}
+
+/* per-atom energy spread of owned atoms: population std over the committee's members of each
+   atom's energy (DeePMD's devi_e per atom), else the readout heads' per-atom std; and the heads'
+   total-energy std, summed over ranks first */
+
+void PairSeimlip::energy_spread(int nlocal, int nnodes)
+{
+  const seimlip::Result &r = *result;
+  if (atom->nmax > nmax_edev) {
+    nmax_edev = atom->nmax;
+    memory->destroy(edev);
+    memory->create(edev, nmax_edev, "pair:edev");
+  }
+  for (int i = 0; i < nlocal; i++) edev[i] = 0.0;
+  const int K = nmembers;
+  if (K > 1 && static_cast<int>(r.member_node_energy.size()) == K * nnodes) {
+    for (int n = 0; n < nown; n++) {
+      double mean = 0.0, var = 0.0;
+      for (int k = 0; k < K; k++) mean += r.member_node_energy[static_cast<size_t>(k) * nnodes + n] / K;
+      for (int k = 0; k < K; k++) {
+        const double d = r.member_node_energy[static_cast<size_t>(k) * nnodes + n] - mean;
+        var += d * d / K;
+      }
+      edev[nodes[n]] = std::sqrt(var);
+    }
+  } else if (static_cast<int>(r.atom_energy_std.size()) == nnodes) {
+    for (int n = 0; n < nown; n++) edev[nodes[n]] = r.atom_energy_std[n];
+  }
+  const int H = static_cast<int>(r.head_energies.size());
+  if (H > 1) {
+    std::vector<double> energies(H, 0.0);
+    MPI_Allreduce(r.head_energies.data(), energies.data(), H, MPI_DOUBLE, MPI_SUM, world);
+    double mean = 0.0, var = 0.0;
+    for (double e : energies) mean += e / H;
+    for (double e : energies) var += (e - mean) * (e - mean) / H;
+    head_energy_std = std::sqrt(var);
+  }
+}
+
+/* one line of model_devi.out: max/min/avg over the mapped atoms of the per-atom energy spread
+   and of the per-atom force deviation (committee; readout heads: their per-atom energy spread) */
+
+void PairSeimlip::open_model_devi()
+{
+  if (out_fp) fclose(out_fp);
+  out_fp = nullptr;
+  last_out_step = -1;
+  if (comm->me != 0) return;
+  out_fp = fopen(out_file.c_str(), "w");
+  if (!out_fp)
+    error->one(FLERR, "pair_style seimlip: cannot open out_file '{}': {}", out_file,
+               utils::getsyserror());
+  const bool committee = nmembers > 1;
+  const std::string source = committee ? "a committee of " + std::to_string(nmembers) + " models"
+                                       : std::to_string(nheads) + " readout heads";
+  const std::string devi_f = committee
+      ? "per-atom force deviation sqrt(mean_k |F_k - <F>|^2)"
+      : "the heads' per-atom energy spread, trained as the force-error std (no per-head forces)";
+  utils::print(out_fp, "# seimlip model deviation of {} every {} steps; devi_e: per-atom energy "
+               "spread (eV), devi_f: {} (eV/A)\n", source, out_freq, devi_f);
+  utils::print(out_fp, "#{:>11} {:>18} {:>18} {:>18} {:>18} {:>18} {:>18}\n", "step", "max_devi_e",
+               "min_devi_e", "avg_devi_e", "max_devi_f", "min_devi_f", "avg_devi_f");
+  fflush(out_fp);
+}
+
+void PairSeimlip::write_model_devi(int nlocal)
+{
+  const double *fd = nmembers > 1 ? fdev : edev;
+  double lmax[2] = {0.0, 0.0}, lmin[2] = {1e300, 1e300}, lsum[3] = {0.0, 0.0, 0.0};
+  for (int i = 0; i < nlocal; i++) {
+    if (!mapped(i)) continue;
+    const double v[2] = {edev[i], fd[i]};
+    for (int c = 0; c < 2; c++) {
+      lmax[c] = std::max(lmax[c], v[c]);
+      lmin[c] = std::min(lmin[c], v[c]);
+      lsum[c] += v[c];
+    }
+    lsum[2] += 1.0;
+  }
+  double gmax[2], gmin[2], gsum[3];
+  MPI_Allreduce(lmax, gmax, 2, MPI_DOUBLE, MPI_MAX, world);
+  MPI_Allreduce(lmin, gmin, 2, MPI_DOUBLE, MPI_MIN, world);
+  MPI_Allreduce(lsum, gsum, 3, MPI_DOUBLE, MPI_SUM, world);
+  if (comm->me != 0 || !out_fp) return;
+  const double n = gsum[2];
+  if (n == 0.0) gmin[0] = gmin[1] = 0.0;
+  utils::print(out_fp, "{:>12} {:>18.10e} {:>18.10e} {:>18.10e} {:>18.10e} {:>18.10e} {:>18.10e}\n",
+               update->ntimestep, gmax[0], gmin[0], n > 0 ? gsum[0] / n : 0.0, gmax[1], gmin[1],
+               n > 0 ? gsum[1] / n : 0.0);
+  fflush(out_fp);
 }
 
 /* per-atom force deviation of the committee (DP-GEN's max_devi_f per atom):
@@ -450,6 +598,7 @@ void *PairSeimlip::extract(const char *name, int &dim)
   if (strcmp(name, "cutoff") == 0) return (void *) &cutoff;
   if (nmembers > 1 && strcmp(name, "max_force_dev") == 0) return (void *) &max_force_dev;
   if (nmembers > 1 && strcmp(name, "energy_std") == 0) return (void *) &energy_std;
+  if (nheads > 1 && strcmp(name, "head_energy_std") == 0) return (void *) &head_energy_std;
   return nullptr;
 }
 
@@ -457,6 +606,7 @@ void *PairSeimlip::extract_peratom(const char *name, int &ncol)
 {
   ncol = 0;
   if (nmembers > 1 && strcmp(name, "force_dev") == 0) return (void *) fdev;
+  if (has_energy_spread() && strcmp(name, "energy_dev") == 0) return (void *) edev;
   return nullptr;
 }
 
@@ -464,6 +614,7 @@ double PairSeimlip::memory_usage()
 {
   double bytes = Pair::memory_usage();
   bytes += (double) nmax_committee * (3 * nmembers + 1) * sizeof(double);
+  bytes += (double) nmax_edev * sizeof(double);
   bytes += (double) edge_vec.capacity() * sizeof(double);
   bytes += (double) (edge_i.capacity() + edge_j.capacity() + edge_index.capacity()) * sizeof(int64_t);
   return bytes;

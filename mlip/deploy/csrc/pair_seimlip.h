@@ -2,7 +2,10 @@
 #ifndef SEIMLIP_PAIR_SEIMLIP_H
 #define SEIMLIP_PAIR_SEIMLIP_H
 
+#include "atom.h"
 #include "pair.h"
+
+#include <cstdio>
 
 #include <cstdint>
 #include <memory>
@@ -34,9 +37,13 @@ class PairSeimlip : public Pair {
 
   // read by compute seimlip/atom (valid after a force evaluation on step last_step)
   int n_members() const { return nmembers; }
+  int n_heads() const { return nheads; }
+  bool has_energy_spread() const { return nmembers > 1 || nheads > 1; }
   const double *force_dev() const { return fdev; }
+  const double *energy_dev() const { return edev; }
   double max_force_dev = 0.0;
-  double energy_std = 0.0;
+  double energy_std = 0.0;       // committee: std of the members' total energies (eV)
+  double head_energy_std = 0.0;  // shallow ensemble: std of the heads' total energies (eV)
   bigint last_step = -1;
 
  protected:
@@ -48,8 +55,19 @@ class PairSeimlip : public Pair {
   std::vector<std::string> model_species;
   std::vector<int> type2species;    // LAMMPS type -> index into model_species
   double cutoff = 0.0, cutoffsq = 0.0;
-  int ninteractions = 1, nmembers = 1;
+  int ninteractions = 1, nmembers = 1, nheads = 1;
   bool float64 = true;
+  int nown = 0;                     // owned atoms the model sees (atom types not mapped to NULL)
+
+  // per-atom energy spread (committee members or readout heads) of owned atoms
+  int nmax_edev = 0;
+  double *edev = nullptr;
+
+  // DeePMD-style model deviation file (out_freq N out_file FILE)
+  int out_freq = 0;
+  std::string out_file;
+  FILE *out_fp = nullptr;
+  bigint last_out_step = -1;
 
   // per-step buffers
   std::vector<int64_t> species_buf, edge_i, edge_j, edge_index;
@@ -65,6 +83,10 @@ class PairSeimlip : public Pair {
   void allocate();
   void load_model(const std::string &path, const std::string &device);
   void committee_statistics(int nlocal, int nall, int nnodes);
+  void energy_spread(int nlocal, int nnodes);
+  void write_model_devi(int nlocal);
+  void open_model_devi();
+  bool mapped(int i) const { return type2species[atom->type[i]] >= 0; }
 };
 
 }  // namespace LAMMPS_NS

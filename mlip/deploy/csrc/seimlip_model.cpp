@@ -43,6 +43,12 @@ Model::~Model() = default;
 
 const std::string &Model::metadata() const { return impl_->metadata; }
 
+int Model::n_heads() const {
+  if (!impl_->module.hasattr("n_heads")) return 1;
+  auto value = impl_->module.attr("n_heads");
+  return value.isInt() ? static_cast<int>(value.toInt()) : 1;
+}
+
 std::string Model::configure(int cuda_index, bool float64) {
   impl_->dtype = float64 ? torch::kFloat64 : torch::kFloat32;
   if (cuda_index >= 0 && torch::cuda::is_available()) {
@@ -102,6 +108,17 @@ void Model::compute(int64_t n_atoms, int64_t n_local, const int64_t *species, in
     if (want_members) {
       to_host(result.at("member_energies").toTensor(), out.member_energy);
       to_host(result.at("member_forces").toTensor(), out.member_forces);
+      if (result.contains("member_node_energies"))
+        to_host(result.at("member_node_energies").toTensor(), out.member_node_energy);
+      else
+        out.member_node_energy.clear();
+    }
+    if (result.contains("atom_energy_std")) {
+      to_host(result.at("atom_energy_std").toTensor(), out.atom_energy_std);
+      to_host(result.at("head_energies").toTensor(), out.head_energies);
+    } else {
+      out.atom_energy_std.clear();
+      out.head_energies.clear();
     }
   } catch (const c10::Error &e) {
     throw std::runtime_error(std::string("model evaluation failed: ") + first_line(e.what_without_backtrace()));

@@ -20,6 +20,9 @@ struct Result {
   std::vector<double> forces;        // [n_atoms*3], ghosts included
   std::vector<double> member_energy; // [n_members] (committee only)
   std::vector<double> member_forces; // [n_members*n_atoms*3] (committee only)
+  std::vector<double> member_node_energy;  // [n_members*n_atoms] (committee; empty in old files)
+  std::vector<double> atom_energy_std;     // [n_atoms] std over readout heads (shallow ensemble)
+  std::vector<double> head_energies;       // [n_heads] energy of the first n_local atoms per head
 };
 
 class Model {
@@ -32,6 +35,9 @@ class Model {
 
   // The JSON metadata stored in the file ("" when the file has none).
   const std::string &metadata() const;
+
+  // Readout heads of each member (the module's n_heads; 1 when it has none).
+  int n_heads() const;
 
   // Choose the device (cuda:<index> when CUDA is available and index >= 0, else CPU) and the
   // floating point type the model was exported in. Returns a description of the device.
