@@ -4,12 +4,16 @@
 ``--scale production`` picks ``configs/quickstart_production.yaml``). Each step writes its outputs
 under its own folder of the run folder and, when it has finished, a record ``steps/<step>.json``;
 a step with a record is skipped, and the long steps (campaign, MD) resume inside themselves, so an
-interrupted run (SIGINT or SIGKILL) continues where it stopped.
+interrupted run (SIGINT or SIGKILL) continues where it stopped. The whole config is checked before
+the first step (:mod:`active_learning.pipeline_check`), and a resume with a config that changed in
+something a finished step used is refused. Records name files relative to the run folder, so a
+copied or moved run folder resumes too.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +26,7 @@ from rich.rule import Rule
 
 from mlip.config import StrictModel, dump_config, load_config
 from mlip.errors import UserError
-from mlip.utils import provenance, write_text_atomic
+from mlip.utils import provenance, read_json_document, write_json_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 SCALES = {"quick": CONFIG_DIR / "quickstart.yaml", "production": CONFIG_DIR / "quickstart_production.yaml"}
@@ -76,17 +80,26 @@ class Pipeline:
     def record_path(self, step: str) -> Path:
         return self.out / "steps" / f"{step}.json"
 
+    def portable(self, value: Any) -> Any:
+        """``value`` (a record) with every path below the run folder written ``./relative``."""
+        base = str(self.out.resolve()).rstrip(os.sep) + os.sep
+        return _map_strings(value, lambda s: "./" + s[len(base):] if s.startswith(base) else s)
+
+    def located(self, value: Any) -> Any:
+        """A record read back: its ``./relative`` paths below this run folder, wherever it is now."""
+        return _map_strings(value, lambda s: str(self.out / s[2:]) if s.startswith("./") else s)
+
     def step(self, index: int, total: int, step: str, title: str, run: Callable[[], dict]) -> dict:
         console.print(Rule(f"{index}/{total} {title}"))
         path = self.record_path(step)
         if path.is_file():
-            record = json.loads(path.read_text())
+            record = self.located(read_json_document(path, "quickstart step record"))
             console.print(f"[green]done already[/] ({record.get('seconds', 0):.0f} s in an earlier run)")
         else:
             start = time.perf_counter()
             record = run() or {}
             record["seconds"] = time.perf_counter() - start
-            write_text_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
+            write_json_atomic(path, self.portable(record), default=str)
             console.print(f"[green]finished[/] in {record['seconds']:.0f} s")
         self.records[step] = record
         return record
@@ -100,20 +113,36 @@ def load_quickstart_config(config: Path | None, scale: str) -> QuickstartConfig:
     return load_config(QuickstartConfig, config)
 
 
-def run_pipeline(cfg: QuickstartConfig, out: Path) -> Path:
-    """Run every step into ``out`` (resuming), write the report, return its HTML path."""
+def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    return value
+
+
+def run_pipeline(cfg: QuickstartConfig, out: Path, source: str | None = None) -> Path:
+    """Run every step into ``out`` (resuming), write the report, return its HTML path. ``source``
+    (the config file) is named in errors."""
     from active_learning import pipeline_steps as steps
+    from active_learning.pipeline_check import check_config, check_resume
     from active_learning.pipeline_report import write_report
 
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "quickstart.yaml")
-    if not (out / "provenance.json").exists():
-        write_text_atomic(out / "provenance.json", json.dumps(provenance(cfg.seed), indent=2) + "\n")
+    out = Path(out).resolve()
+    check_config(cfg, source or "quickstart config", out)
     pipe = Pipeline(cfg, out)
     refused = pipe.record_path("export")
     if cfg.allow_unvalidated and refused.is_file() and json.loads(refused.read_text()).get("refused"):
         refused.unlink()  # the export the gate refused is redone now that it is allowed (and marked)
     plan = steps.PLAN
+    names = [name for name, _, _ in plan]
+    check_resume(cfg, out, names, {name for name in names if pipe.record_path(name).is_file()})
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "quickstart.yaml")
+    if not (out / "provenance.json").exists():
+        write_json_atomic(out / "provenance.json", provenance(cfg.seed))
     for i, (name, title, func) in enumerate(plan, 1):
         pipe.step(i, len(plan) + 1, name, title, lambda f=func: f(pipe))
     console.print(Rule(f"{len(plan) + 1}/{len(plan) + 1} report"))

@@ -49,21 +49,27 @@ def _merged(base: dict, override: dict) -> dict:
     return out
 
 
-def active_learning(pipe: Pipeline) -> dict:
-    """A GFN1-xTB campaign on the local executor (``configs/campaign_quick.yaml`` + overrides)."""
-    from active_learning.campaign import init_campaign, run_campaign
+def campaign_config(cfg) -> dict:
+    """The campaign the pipeline runs: ``configs/campaign_quick.yaml`` + the ``campaign`` block."""
     from active_learning.pipeline import CONFIG_DIR
     from mlip.config import read_yaml
 
+    base = read_yaml(CONFIG_DIR / "campaign_quick.yaml")
+    config = _merged(base, {"seed": cfg.seed, **cfg.campaign})
+    # relative paths in the shipped config are relative to the configs folder
+    config["initial_data"] = [str((CONFIG_DIR / p).resolve()) for p in config["initial_data"]]
+    if config.get("test_data"):
+        config["test_data"] = str((CONFIG_DIR / config["test_data"]).resolve())
+    return config
+
+
+def active_learning(pipe: Pipeline) -> dict:
+    """A GFN1-xTB campaign on the local executor (``configs/campaign_quick.yaml`` + overrides)."""
+    from active_learning.campaign import init_campaign, run_campaign
+
     folder = pipe.out / "campaign"
     if not (folder / "campaign.yaml").exists():
-        base = read_yaml(CONFIG_DIR / "campaign_quick.yaml")
-        config = _merged(base, {"seed": pipe.cfg.seed, **pipe.cfg.campaign})
-        # relative paths in the shipped config are relative to the configs folder
-        config["initial_data"] = [str((CONFIG_DIR / p).resolve()) for p in config["initial_data"]]
-        if config.get("test_data"):
-            config["test_data"] = str((CONFIG_DIR / config["test_data"]).resolve())
-        init_campaign(config, folder)
+        init_campaign(campaign_config(pipe.cfg), folder)
     summary = run_campaign(folder, max_iterations=pipe.cfg.al_iterations)
     rows = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in summary.table]
     return {"folder": str(folder), "iterations": summary.iterations, "stopped_by": summary.stopped_by,

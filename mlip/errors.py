@@ -9,7 +9,7 @@ class UserError(Exception):
     """A problem with what the user gave us: say what is wrong and where, in one line."""
 
     def __init__(self, message: str, where: str | None = None):
-        self.where = where
+        self.where, self.message = where, message
         super().__init__(f"{where}: {message}" if where else message)
 
 

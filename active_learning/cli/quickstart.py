@@ -28,4 +28,4 @@ def quickstart(
     cfg = load_quickstart_config(config, scale)
     if allow_unvalidated:
         cfg = cfg.model_copy(update={"allow_unvalidated": True})
-    run_pipeline(cfg, out)
+    run_pipeline(cfg, out, source=str(config) if config is not None else f"the --scale {scale} config")
