@@ -213,7 +213,8 @@ def run_campaign(campaign_dir: str | os.PathLike, max_iterations: int | None = N
         done = [r for r in table if r["phase"] == "done" and r["iteration"] > 0]
         return CampaignSummary(iterations=len(done), converged=reason == "converged", stopped_by=reason,
                                oracle_calls=store.oracle_calls(), labelled=len(store.labelled_frames()),
-                               model=Path(models[-1].path) if models else None, table=table)
+                               model=retrain.committee_path(campaign_dir, models[-1].iteration) if models else None,
+                               table=table)
     finally:
         wandb.finish()
         store.close()
