@@ -335,6 +335,7 @@ def test_campaign_on_a_real_postgres_server(postgres_url, inputs, tmp_path, caps
     ({"test_data": "unlabelled.extxyz"}, "missing energy label"),
     ({"test_data": "unknown_element.extxyz"}, "outside the model's species"),
     ({"training": {**CAMPAIGN["training"], "overrides": {"batch_sise": 2}}}, "batch_sise"),
+    ({"initial_max_frames": 2}, "leave the validation set of the first training empty"),
 ])
 def test_al_init_refuses_what_would_fail_after_training(change, message, inputs, tmp_path, capsys):
     bad = li_frame(0)

@@ -106,6 +106,20 @@ def check_campaign(cfg: CampaignConfig, where: str) -> None:
             raise UserError(str(exc), where) from None
 
 
+def _check_first_split(cfg: CampaignConfig, frames: list[Atoms], where: str) -> None:
+    """The first training splits the initial frames as below: neither part may come out empty."""
+    from active_learning.campaign.retrain import train_config
+    from mlip.data.split import stratified_split
+
+    data = train_config(cfg, Path("data.extxyz"), 0, Path("models")).data
+    parts = stratified_split(frames, data.split, data.split_seed)
+    empty = [name for name, key in (("training", "train"), ("validation", "val")) if not parts[key]]
+    if empty:
+        raise UserError(f"{len(frames)} initial frames leave the {empty[0]} set of the first training empty at "
+                        f"training.val_fraction {cfg.training.val_fraction:g}: give more initial frames "
+                        "(initial_max_frames) or change val_fraction", where)
+
+
 def init_campaign(config: dict | str | os.PathLike, campaign_dir: str | os.PathLike) -> Path:
     """Create a campaign folder from a config (mapping or YAML path); returns the folder. Nothing
     is left behind when it fails."""
@@ -118,6 +132,7 @@ def init_campaign(config: dict | str | os.PathLike, campaign_dir: str | os.PathL
         raise UserError("this folder already holds a campaign: use `seimlip al run`/`resume`", str(out))
     check_campaign(cfg, where)
     frames = _initial_frames(cfg)
+    _check_first_split(cfg, frames, where)
     existed = out.exists()
     before = set(out.iterdir()) if existed else set()
     try:
