@@ -76,10 +76,11 @@ def test_frames(cfg: CampaignConfig) -> list[Atoms]:
     return frames
 
 
-def check_campaign(cfg: CampaignConfig, where: str) -> None:
+def check_campaign(cfg: CampaignConfig, where: str) -> list[Atoms]:
     """Everything a campaign will need, checked before ``init`` writes anything: the oracle, the
     store URL (and its driver), the test set, every exploration system (built once with its
-    seed) and the training configs of the first and later iterations."""
+    seed), the training configs of the first and later iterations and the initial frames with
+    the first training's split of them. Returns the initial frames."""
     from active_learning.campaign.config import make_oracle_spec
     from active_learning.campaign.explore import initial_structure
     from active_learning.campaign.retrain import train_config
@@ -104,6 +105,9 @@ def check_campaign(cfg: CampaignConfig, where: str) -> None:
             train_config(cfg, Path("data.extxyz"), iteration, Path("models"))
         except UserError as exc:
             raise UserError(str(exc), where) from None
+    frames = _initial_frames(cfg)
+    _check_first_split(cfg, frames, where)
+    return frames
 
 
 def _check_first_split(cfg: CampaignConfig, frames: list[Atoms], where: str) -> None:
@@ -130,9 +134,7 @@ def init_campaign(config: dict | str | os.PathLike, campaign_dir: str | os.PathL
     out = Path(campaign_dir)
     if (out / CONFIG_NAME).exists():
         raise UserError("this folder already holds a campaign: use `seimlip al run`/`resume`", str(out))
-    check_campaign(cfg, where)
-    frames = _initial_frames(cfg)
-    _check_first_split(cfg, frames, where)
+    frames = check_campaign(cfg, where)
     existed = out.exists()
     before = set(out.iterdir()) if existed else set()
     try:
