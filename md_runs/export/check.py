@@ -9,7 +9,6 @@ diffusivity negative.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 from md_runs.export import names as N
 from md_runs.export.pybamm_json import base_parameter_values, load_parameter_values, read_export
 from mlip.errors import UserError
-from mlip.utils import atomic_path, provenance, write_text_atomic
+from mlip.utils import atomic_path, provenance, write_json_atomic
 
 SEI_THICKNESS = "X-averaged negative SEI thickness [m]"
 
@@ -210,5 +209,5 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
           "capacity_Ah", "cycle", "capacity [A.h]", 1.0, title, per_cycle=True)
     _plot(out_dir / "sei_thickness.png", bands["sei_thickness_m_vs_time_h"], results,
           lambda r: np.array(r["time_h"]), "sei_thickness_m", "time [h]", "SEI thickness [nm]", 1e9, title)
-    write_text_atomic(out_dir / "check.json", json.dumps(report, indent=2) + "\n")
+    write_json_atomic(out_dir / "check.json", report)
     return report
