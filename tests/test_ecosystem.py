@@ -676,3 +676,60 @@ def test_ase_phonons_of_bcc_li(shipped_calc, tmp_path):
     print(f"bcc Li phonons: Gamma {gamma * 1000} meV, H {h_point * 1000} meV")
     assert np.abs(gamma).max() < 1e-3  # the acoustic sum rule
     assert np.ptp(h_point) < 1e-3 and 0.005 < h_point.min() < 0.06  # degenerate, real, 5-60 meV
+
+
+# ---------------------------------------------------------------- 8. plots a modeller can read
+
+
+def test_parity_plots_colour_every_type_apart_and_plot_energy_above_e0(tmp_path, monkeypatch):
+    import numpy as np
+
+    from mlip.train import plots
+
+    types = [f"{fam}_{k}" for fam in ("li", "sei", "electrolyte", "interface", "md", "slab") for k in range(3)]
+    colours = plots.type_colours(types)
+    assert len(set(colours.values())) == len(types) == 18  # li_bulk and sei_lif were both pink
+    assert plots.config_family("md_hot_li2o") == "md" and plots.config_family("sei_lif") == "sei"
+
+    frames = shipped_frames(6)
+    offset = 0.1  # eV/atom on one config type
+    preds = [{"energy": a.info["energy"] + (offset * len(a) if k == 0 else 0.0), "forces": a.arrays["forces"],
+              "stress": None} for k, a in enumerate(frames)]
+    seen = {}
+    real = plots.parity
+    monkeypatch.setattr(plots, "parity", lambda ref, pred, path, quantity, *a, **k: (
+        seen.setdefault(quantity, (np.asarray(ref), np.asarray(pred))), real(ref, pred, path, quantity, *a, **k)))
+    written = plots.parity_plots(frames, preds, tmp_path)
+    assert [p.name for p in written] == ["parity_energy.png", "parity_forces.png"]
+    ref, pred = seen["E − ΣE0"]
+    absolute = np.array([a.info["energy"] / len(a) for a in frames])
+    assert np.abs(absolute).min() > 5 and np.abs(ref).max() < 2  # residuals, not -80..-10 eV/atom
+    np.testing.assert_allclose(pred - ref, [offset] + [0.0] * 5, atol=1e-9)  # the same E0 on both sides
+
+
+def test_collective_msd_table_is_what_was_fitted():
+    import numpy as np
+
+    from md_runs.analysis.config import AnalysisConfig
+    from md_runs.analysis.diffusion import collective_diffusivity
+
+    rng = np.random.default_rng(0)
+    disp = np.cumsum(rng.normal(0, 0.3, size=(300, 32, 3)), axis=0)
+    q, table = collective_diffusivity(disp, 0.1, AnalysisConfig())
+    t, msd = np.array(table["time_ps"]), np.array(table["msd_A2"])
+    lo, hi = table["fit_window_ps"]
+    inside = (t >= lo - 1e-12) & (t <= hi + 1e-12)
+    line = 6 * q.mean * 1e8 * t + q.meta["msd_intercept_A2"]
+    # least squares of the block mean = mean of the block fits: the plotted line fits the points
+    coef = np.polyfit(t[inside], msd[inside], 1)
+    assert coef[0] == pytest.approx(6 * q.mean * 1e8, rel=1e-9)
+    assert np.abs(line[inside] - msd[inside]).max() < 3 * np.max(table["msd_stderr_A2"])
+
+
+def test_arrhenius_axis_says_what_is_logged():
+    from md_runs.analysis.arrhenius import log_axis_label
+    from md_runs.analysis.profiles import normal_axis_label
+
+    assert log_axis_label("li_diffusivity", "m2/s").startswith("ln(D / m² s⁻¹)")
+    assert log_axis_label("li_conductivity", "S/m").startswith("ln(σ / S m⁻¹)")
+    assert "cell vector c" in normal_axis_label(2)

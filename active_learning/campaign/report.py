@@ -41,6 +41,7 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from mlip.utils import atomic_path
 
@@ -53,6 +54,7 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[Path]:
     ax.plot([r["iteration"] for r in explored], [r["accurate_fraction"] for r in explored], "o-", label="accurate")
     ax.plot([r["iteration"] for r in explored], [r["candidate_fraction"] for r in explored], "s-", label="candidate")
     ax.set_xlabel("iteration")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers
     ax.set_ylabel("fraction of explored frames")
     ax.set_ylim(0, 1.02)
     ax.legend()
@@ -67,6 +69,7 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[Path]:
     for r in tested:
         ax.annotate(str(r["iteration"]), (r.get("oracle_calls", 0), 1000 * r["test_force_mae"]))
     ax.set_xlabel("oracle calls")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test force MAE (meV/Å)")
     fig.tight_layout()
     paths.append(out_dir / "test_error.png")

@@ -47,6 +47,16 @@ def arrhenius_fit(temperatures_K, values, stds) -> dict[str, float]:
             "ln_D0_std": float(np.sqrt(cov[0, 0])), "reduced_chi2": chi2}
 
 
+#: symbol and unit of the y axis, ln(value / unit), by the quantity's unit
+AXIS_SYMBOLS = {"m2/s": ("D", "m² s⁻¹"), "S/m": ("σ", "S m⁻¹"), "m/s": ("v", "m s⁻¹")}
+
+
+def log_axis_label(of: str, unit: str) -> str:
+    """``ln(D / m² s⁻¹)`` for a diffusivity, ``ln(σ / S m⁻¹)`` for a conductivity: what is logged."""
+    symbol, pretty = AXIS_SYMBOLS.get(unit, (of.replace("_", " "), unit))
+    return f"ln({symbol} / {pretty})   [{of.replace('_', ' ')}]"
+
+
 def arrhenius_result(system: str, of: str, points: list[Quantity], provenance: dict, png: Path) -> AnalysisResult:
     """Arrhenius result for ``of`` (e.g. li_diffusivity) from one quantity per temperature."""
     points = sorted(points, key=lambda q: q.meta["temperature_K"])
@@ -60,14 +70,20 @@ def arrhenius_result(system: str, of: str, points: list[Quantity], provenance: d
     inv_t = 1000.0 / np.array(temps)
     vals = np.array([q.mean for q in points])
     errs = np.array([q.std or 0.0 for q in points])
-    fig, (ax,) = figure(1, 5.0, 3.8)
-    ax.errorbar(inv_t, np.log(vals), yerr=errs / vals, fmt="o", label=of)
-    grid = np.linspace(inv_t.min(), inv_t.max(), 50)
+    fig, (ax,) = figure(1, 5.2, 4.0)
+    ax.errorbar(inv_t, np.log(vals), yerr=errs / vals, fmt="o", label="MD (±1σ)")
+    pad = 0.05 * np.ptp(inv_t)
+    grid = np.linspace(inv_t.min() - pad, inv_t.max() + pad, 50)
     ax.plot(grid, fit["ln_D0"] - fit["Ea_J_mol"] * grid / (1000.0 * R),
             label=f"Ea = {ea.meta['Ea_eV']:.3f} ± {ea.meta['Ea_std_eV']:.3f} eV")
-    ax.set_xlabel("1000 / T (1/K)")
-    ax.set_ylabel(f"ln {of} (SI)")
-    ax.set_title(f"Arrhenius: {system}")
+    ax.set_xlabel("1000 / T (K⁻¹)")
+    ax.set_ylabel(log_axis_label(of, points[0].unit))
+    top = ax.secondary_xaxis("top", functions=(lambda x: 1000.0 / np.clip(x, 1e-9, None),
+                                               lambda t: 1000.0 / np.clip(t, 1e-9, None)))
+    top.set_xticks(temps)
+    top.set_xticklabels([f"{t:g}" for t in temps], fontsize=7)
+    top.set_xlabel("T (K)", fontsize=8)
+    ax.set_title(f"Arrhenius: {system}", fontsize=9)
     ax.legend(fontsize=7)
     save_png(fig, png)
     return AnalysisResult("arrhenius", {"activation_energy": ea, of: points},

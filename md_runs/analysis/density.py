@@ -72,14 +72,20 @@ def density_result(run: Run, config: AnalysisConfig, png: Path) -> AnalysisResul
                                                       {**meta, "formula_units": n_fu})
         li = Formula(run.info.formula_unit).count().get("Li", 0)
         quantities["li_to_sei_ratio"] = Quantity(float(li), 0.0, "1", "stoichiometry of formula_unit", dict(meta))
-    fig, (ax,) = figure(1, 5.0, 3.6)
-    ax.plot(time, vol, lw=1)
-    ax.axvspan(time[start], time[-1], alpha=0.15, label="averaged")
-    ax.axhline(v_mean, ls="--", color="k", label=f"ρ = {rho:.0f} kg/m³")
+    fig, (ax,) = figure(1, 5.4, 3.9)
+    ax.plot(time, vol, lw=1, label="volume")
+    ax.axvspan(time[start], time[-1], alpha=0.15, label="averaged window")
+    ax.axhline(v_mean, ls="--", color="k", label=f"⟨V⟩ = {v_mean:.4g} Å³")
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("volume (Å³)")
-    ax.set_title(f"NPT volume: {run.info.name}" + ("" if equilibrated else " (still drifting)"))
-    ax.legend(fontsize=7)
+    # the density is read on its own axis (the same curve: ρ = m / V), never off the volume axis
+    to_rho = mass / 1e-30 / 1000.0  # g/cm³ times Å³
+    right = ax.secondary_yaxis("right", functions=(lambda v: to_rho / np.clip(v, 1e-9, None),
+                                                   lambda r: to_rho / np.clip(r, 1e-9, None)))
+    right.set_ylabel("density ρ = m / V (g/cm³)")
+    ax.set_title(f"NPT volume: {run.info.name}, ρ = {rho / 1000:.4g} ± {rho * v_err / v_mean / 1000:.2g} g/cm³"
+                 + ("" if equilibrated else " (still drifting)"), fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
     save_png(fig, png)
     return AnalysisResult("density", quantities, {"volume": {"time_ps": time.tolist(), "volume_A3": vol.tolist()}},
                           run_provenance(run, (float(time[start]), float(time[-1])),

@@ -99,26 +99,35 @@ def collective_diffusivity(disp: np.ndarray, interval_ps: float, config: Analysi
     """D_sigma = (1/6N) d<|sum_i dr_i|^2>/dt (m^2/s): mean and standard error over ``eh_blocks`` time blocks.
 
     One collective track carries little information, and mostly at short lags, so each block
-    fits lags from ``msd_start_fraction`` to ``eh_max_fraction`` of the block (at least 8 frames a block).
+    fits lags from ``msd_start_fraction`` to ``eh_max_fraction`` of the block (at least 8 frames a
+    block; every block the same lags). The table is what was fitted: the block-mean collective
+    MSD / N at those lags with its standard error, and the block-mean line (slope 6 D_sigma and
+    intercept) over the fit window, so the plotted line goes through the plotted points.
     """
     total = disp.sum(axis=1)
     n = disp.shape[1]
     blocks = max(2, min(config.eh_blocks, len(total) // 8))
-    values = []
-    for block in np.array_split(np.arange(len(total)), blocks):
+    parts = np.array_split(np.arange(len(total)), blocks)
+    shortest = min(len(b) for b in parts)
+    n_max = max(2, int(config.eh_max_fraction * (shortest - 1)))
+    start = min(max(1, int(round(config.msd_start_fraction * (shortest - 1)))), n_max - 1)
+    lags = np.arange(1, n_max + 1)
+    curves, slopes, intercepts = [], [], []
+    for block in parts:
         m = total[block]
-        n_max = max(2, int(config.eh_max_fraction * (len(m) - 1)))
-        start = min(max(1, int(round(config.msd_start_fraction * (len(m) - 1)))), n_max - 1)
-        lags = np.arange(1, n_max + 1)
         msd = np.array([np.mean(np.sum((m[k:] - m[:-k]) ** 2, axis=1)) for k in lags]) / n
-        values.append(np.polyfit(lags[start - 1:] * interval_ps, msd[start - 1:], 1)[0] / 6 * 1e-8)  # Å²/ps -> m²/s
-    values = np.array(values)
+        slope, intercept = np.polyfit(lags[start - 1:] * interval_ps, msd[start - 1:], 1)
+        curves.append(msd)
+        slopes.append(slope / 6 * 1e-8)  # Å²/ps -> m²/s
+        intercepts.append(intercept)
+    values, curves = np.array(slopes), np.array(curves)
+    window = [float(start * interval_ps), float(n_max * interval_ps)]
     q = Quantity(float(values.mean()), float(values.std(ddof=1) / np.sqrt(blocks)), "m2/s",
-                 "collective MSD, block average", {"blocks": blocks, "fit_window_ps": [interval_ps, n_max * interval_ps]})
-    # whole-run collective MSD / N, for the plot
-    lags = np.arange(1, max(2, int(config.msd_max_fraction * (len(total) - 1))) + 1)
-    msd = [float(np.mean(np.sum((total[k:] - total[:-k]) ** 2, axis=1)) / n) for k in lags]
-    return q, {"time_ps": (lags * interval_ps).tolist(), "msd_A2": msd}
+                 "collective MSD, block average", {"blocks": blocks, "fit_window_ps": window,
+                                                   "msd_intercept_A2": float(np.mean(intercepts))})
+    return q, {"time_ps": (lags * interval_ps).tolist(), "msd_A2": curves.mean(0).tolist(),
+               "msd_stderr_A2": (curves.std(0, ddof=1) / np.sqrt(blocks)).tolist(), "fit_window_ps": window,
+               "block_frames": int(shortest)}
 
 
 def _molecule_displacements(disp: np.ndarray, atoms: Atoms, members: list[np.ndarray]) -> np.ndarray:
@@ -208,6 +217,7 @@ def _li_transport(disp, li, drift, interval, temperature, volumes, config, regio
     quantities["li_diffusivity"] = diffusivities
     d_li = disp[:, li] - (drift[:, None, :] if drift is not None else 0.0)
     q_sigma, coll_table = collective_diffusivity(d_li, interval, config)
+    coll_table["fit_intercept_A2"] = q_sigma.meta["msd_intercept_A2"]
     d_sigma, d_sigma_err = q_sigma.mean, q_sigma.std
     n_li = len(li)
     factor = n_li * E**2 / (volume * 1e-30 * KB * temperature)
@@ -246,12 +256,18 @@ def _plot(tables: dict, d_all: Quantity, d_sigma: float, run: Run, png: Path) ->
     fit_t = np.linspace(*d_all.meta["fit_window_ps"], 20)
     axes[0].plot(fit_t, 6 * d_star * 1e8 * fit_t + d_all.meta["msd_intercept_A2"],
                  label=f"fit: D* = {d_star:.2e} m²/s")
+    axes[0].axvspan(*d_all.meta["fit_window_ps"], color="0.9", zorder=0, label="fit window")
     axes[0].set_xlabel("lag time (ps)")
     axes[0].set_ylabel("MSD (Å²)")
     axes[0].legend(fontsize=7)
     tc = np.array(coll_table["time_ps"])
-    axes[1].plot(tc, coll_table["msd_A2"], ".", ms=3, label="collective / N")
-    axes[1].plot(tc, 6 * d_sigma * 1e8 * tc, label=f"D_σ = {d_sigma:.2e} m²/s")
+    axes[1].errorbar(tc, coll_table["msd_A2"], yerr=coll_table.get("msd_stderr_A2"), fmt=".", ms=3,
+                     label=f"collective / N, mean of blocks of {coll_table.get('block_frames', '?')} frames")
+    window = coll_table.get("fit_window_ps", [tc[0], tc[-1]])
+    fit_t = np.linspace(window[0], window[1], 20)
+    axes[1].plot(fit_t, 6 * d_sigma * 1e8 * fit_t + coll_table.get("fit_intercept_A2", 0.0),
+                 label=f"fit: D_σ = {d_sigma:.2e} m²/s")
+    axes[1].axvspan(window[0], window[1], color="0.9", zorder=0, label="fit window")
     axes[1].set_xlabel("lag time (ps)")
     axes[1].set_ylabel("|Σ Δr|² / N (Å²)")
     axes[1].legend(fontsize=7)

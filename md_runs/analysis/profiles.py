@@ -61,6 +61,11 @@ def sei_thickness_A(atoms, species: FrameSpecies, axis: int, faces: int) -> floa
     return float(volume / (area * faces))
 
 
+def normal_axis_label(axis: int) -> str:
+    """The profiles' x label: which cell vector the surface normal is (a, b, c), not an index."""
+    return f"height along the surface normal, cell vector {'abc'[axis]} (Å)"
+
+
 def fit_growth(t_ps: np.ndarray, d_A: np.ndarray) -> list[Quantity]:
     """Linear and parabolic growth fits (SI: m/s and m^2/s), the better one marked ``preferred``."""
     t = np.asarray(t_ps, float) * 1e-12
@@ -127,26 +132,31 @@ def profiles_result(run: Run, frame_of: list[int], times: np.ndarray, series: li
         "species_density": {"z_A": centres.tolist(), **{f"{n}_atoms_per_A3": v.tolist() for n, v in spec.items()}},
         "sei_thickness": {"time_ps": times.tolist(), "thickness_A": thick.tolist()},
     }
-    fig, axes = figure(3, 4.6, 3.6)
+    fig, axes = figure(3, 4.6, 4.0)
+    where = normal_axis_label(axis)
     for el, v in elem.items():
         axes[0].plot(centres, v, label=el)
-    axes[0].set_xlabel(f"position along cell axis {axis} (Å)")
-    axes[0].set_ylabel("atoms / Å³")
-    axes[0].legend(fontsize=7)
+    axes[0].set_xlabel(where)
+    axes[0].set_ylabel("atoms / Å³ (by element)")
+    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(6, max(1, len(elem))))
     for name, v in spec.items():
         axes[1].plot(centres, v, label=name)
-    axes[1].set_xlabel(f"position along cell axis {axis} (Å)")
-    axes[1].set_ylabel("atoms / Å³ by species")
-    axes[1].legend(fontsize=6, ncol=2)
-    axes[2].plot(times, thick, "o", ms=3, label="SEI (equivalent)")
-    for q in growth:
-        c = [q.mean * 1e-12, q.meta["intercept"]]  # per ps
-        fit = np.polyval(c, times) * 1e10 if q.meta["law"] == "linear" else \
-            np.sqrt(np.clip(np.polyval(c, times), 0, None)) * 1e10
-        axes[2].plot(times, fit, label=q.meta["law"] + (" (better)" if q.meta["preferred"] else ""))
+    axes[1].set_xlabel(where)
+    axes[1].set_ylabel("atoms / Å³ (by species)")
+    axes[1].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(4, max(1, len(spec))))
+    axes[2].plot(times, thick, "o", ms=3, label="SEI (equivalent thickness)")
+    if not np.any(thick > 0):
+        axes[2].text(0.5, 0.75, "no SEI species on the metal at any frame:\nthickness 0 Å, no growth law to fit",
+                     transform=axes[2].transAxes, ha="center", va="center", fontsize=8)
+    else:
+        for q in growth:
+            c = [q.mean * 1e-12, q.meta["intercept"]]  # per ps
+            fit = np.polyval(c, times) * 1e10 if q.meta["law"] == "linear" else \
+                np.sqrt(np.clip(np.polyval(c, times), 0, None)) * 1e10
+            axes[2].plot(times, fit, label=f"{q.meta['law']} fit" + (" (smaller residual)" if q.meta["preferred"] else ""))
     axes[2].set_xlabel("time (ps)")
     axes[2].set_ylabel("SEI thickness (Å)")
-    axes[2].legend(fontsize=7)
+    axes[2].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.suptitle(f"profiles: {run.info.name}", fontsize=9)
     save_png(fig, png)
     win = (float(times[start]), float(times[-1]))

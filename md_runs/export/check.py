@@ -127,6 +127,32 @@ def _band(runs: list[dict], key: str, x_of, grid: np.ndarray, sampled: bool) -> 
             "upper": np.asarray(hi).tolist()}
 
 
+def _draw(ax, band: dict, runs: list[dict], x_key, key: str, scale: float, per_cycle: bool,
+          offset: float = 0.0) -> None:
+    """Perturbed runs (grey), the uncertainty band and the exported means, ``scale * (y - offset)``."""
+    x = np.array(band["x"])
+    for i, r in enumerate(runs[1:]):
+        ax.plot(x_key(r), (np.array(r[key]) - offset) * scale, color="0.75", lw=0.7,
+                label="perturbed runs" if i == 0 else None)
+    ax.fill_between(x, (np.array(band["lower"]) - offset) * scale, (np.array(band["upper"]) - offset) * scale,
+                    color="tab:blue", alpha=0.3, label="uncertainty band")
+    ax.plot(x, (np.array(band["mean"]) - offset) * scale, color="tab:blue", lw=2, label="exported means",
+            marker="o" if per_cycle else None)
+    if per_cycle:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
 def _plot(path: Path, band: dict, runs: list[dict], x_key, key: str, xlabel: str, ylabel: str,
           scale: float, title: str, per_cycle: bool = False) -> None:
     import matplotlib
@@ -135,24 +161,39 @@ def _plot(path: Path, band: dict, runs: list[dict], x_key, key: str, xlabel: str
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    x = np.array(band["x"])
-    for i, r in enumerate(runs[1:]):
-        ax.plot(x_key(r), np.array(r[key]) * scale, color="0.75", lw=0.7,
-                label="perturbed runs" if i == 0 else None)
-    ax.fill_between(x, np.array(band["lower"]) * scale, np.array(band["upper"]) * scale,
-                    color="tab:blue", alpha=0.3, label="uncertainty band")
-    ax.plot(x, np.array(band["mean"]) * scale, color="tab:blue", lw=2, label="exported means",
-            marker="o" if per_cycle else None)
-    if per_cycle:
-        from matplotlib.ticker import MaxNLocator
-
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _draw(ax, band, runs, x_key, key, scale, per_cycle)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def _plot_capacity(path: Path, band: dict, runs: list[dict], x_key, nominal: float, base: str,
+                   title: str) -> None:
+    """Left: capacity per cycle on the scale of the nominal capacity, with a line saying how much
+    of it the SEI took in cycle 1 (a cycle-1 capacity far below nominal is explained, not hidden).
+    Right: the fade itself, capacity minus cycle 1's, in mA.h (invisible on the absolute scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = runs[0]
+    cap1, loss1 = first["capacity_Ah"][0], first["sei_capacity_loss_Ah"][0]
+    fig, (ax, fade) = plt.subplots(1, 2, figsize=(11, 4.4))
+    _draw(ax, band, runs, x_key, "capacity_Ah", 1.0, True)
+    ax.axhline(nominal, ls=":", color="k", label=f"nominal {nominal:g} A.h ({base})")
+    ax.set_ylim(0.0, 1.1 * max(nominal, float(np.max(band["upper"]))))
+    ax.set(xlabel="cycle", ylabel="capacity [A.h]")
+    ax.set_title(f"cycle 1: {cap1:.3g} A.h of the nominal {nominal:g} A.h; {loss1:.3g} A.h of lithium\n"
+                 "went into the SEI by its end" + (" (far below nominal: see check.json warnings)"
+                                                   if cap1 < 0.8 * nominal else ""), fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
+    _draw(fade, band, runs, x_key, "capacity_Ah", 1000.0, True, offset=float(band["mean"][0]))
+    fade.axhline(0.0, color="k", lw=0.6)
+    fade.set(xlabel="cycle", ylabel="capacity − capacity of cycle 1 [mA.h]")
+    fade.set_title("capacity fade (exported means: cycle 1 = 0)", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
 
 
 def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, model: str = "SPM",
@@ -205,8 +246,8 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{doc['base']} + MD SEI ({option})"
-    _plot(out_dir / "capacity_fade.png", bands["capacity_Ah_vs_cycle"], results, cyc_of,
-          "capacity_Ah", "cycle", "capacity [A.h]", 1.0, title, per_cycle=True)
+    _plot_capacity(out_dir / "capacity_fade.png", bands["capacity_Ah_vs_cycle"], results, cyc_of, nominal,
+                   doc["base"], title)
     _plot(out_dir / "sei_thickness.png", bands["sei_thickness_m_vs_time_h"], results,
           lambda r: np.array(r["time_h"]), "sei_thickness_m", "time [h]", "SEI thickness [nm]", 1e9, title)
     write_json_atomic(out_dir / "check.json", report)
