@@ -733,3 +733,47 @@ def test_arrhenius_axis_says_what_is_logged():
     assert log_axis_label("li_diffusivity", "m2/s").startswith("ln(D / m² s⁻¹)")
     assert log_axis_label("li_conductivity", "S/m").startswith("ln(σ / S m⁻¹)")
     assert "cell vector c" in normal_axis_label(2)
+
+
+# ---------------------------------------------------------------- 7. filelock instead of fcntl
+
+
+def _hold_lock(path, flag, seconds: float = 1.5):
+    """A child process that takes ``path`` through mlip.locks, writes ``flag`` when it holds it,
+    and writes 'released' into it just before letting go."""
+    code = ("import sys, time\nfrom mlip.locks import exclusive\n"
+            "with exclusive(sys.argv[1]):\n"
+            "    open(sys.argv[2], 'w').write('held')\n    time.sleep(float(sys.argv[3]))\n"
+            "    open(sys.argv[2], 'w').write('released')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(flag), str(seconds)])
+    import time
+
+    while not flag.exists() and proc.poll() is None:
+        time.sleep(0.05)
+    return proc
+
+
+def test_locks_refuse_or_wait_across_processes(tmp_path):
+    from active_learning.campaign.loop import _run_lock
+    from mlip.errors import UserError
+    from mlip.locks import exclusive
+
+    flag = tmp_path / "flag"
+    proc = _hold_lock(tmp_path / "camp" / "run.lock", flag, seconds=30)
+    try:
+        with pytest.raises(UserError, match="another `seimlip al run` is working on this campaign"):
+            with _run_lock(tmp_path / "camp"):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    with _run_lock(tmp_path / "camp"):  # the lock ended with its process (SIGKILL)
+        pass
+
+    flag2 = tmp_path / "flag2"
+    proc = _hold_lock(tmp_path / "build.lock", flag2, seconds=1.0)
+    try:
+        with exclusive(tmp_path / "build.lock"):  # waits for the holder, as the plugin build does
+            assert flag2.read_text() == "released"
+    finally:
+        proc.wait()

@@ -12,12 +12,9 @@ deterministic, labels are stored one by one, training resumes member by member.
 
 from __future__ import annotations
 
-import fcntl
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -43,14 +40,11 @@ class CampaignSummary:
     table: list[dict] = field(default_factory=list)
 
 
-@contextmanager
-def _run_lock(campaign_dir: Path) -> Iterator[None]:
-    with open(campaign_dir / "run.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError("another `seimlip al run` is working on this campaign", str(campaign_dir)) from None
-        yield
+def _run_lock(campaign_dir: Path):
+    from mlip.locks import exclusive
+
+    return exclusive(campaign_dir / "run.lock", wait=False, where=str(campaign_dir),
+                     busy="another `seimlip al run` is working on this campaign")
 
 
 def _stop_reason(cfg: CampaignConfig, store: CampaignStore, table: list[dict], cap: int) -> str | None:

