@@ -88,3 +88,58 @@ def test_equilibrium_concentration_is_arrhenius():
     assert np.log(c2 / c1) == pytest.approx(0.5 / 8.617333262e-5 * (1 / 300 - 1 / 600))
     with pytest.raises(ValueError):
         equilibrium_concentration(0.5, -1, n)
+
+
+@pytest.mark.slow  # kinisi's MCMC and the crystallinity pass over 175 frames: minutes on a shared machine
+def test_defect_run_analysis_counts_the_interstitial_hops_and_scales_d(tmp_path):
+    """A synthetic LiF interstitial run: the extra Li hops 24 times between neighbouring
+    tetrahedral holes (a/2 apart) while every atom vibrates; the analysis finds 24 hops and
+    reports D_d = D* N_Li / n_d."""
+    import json
+
+    from ase.io import write
+
+    from md_runs.analysis import AnalysisConfig, analyze
+    from md_runs.builders import sei_defect
+    from md_runs.trajectory import RunInfo, write_run_info
+
+    rng = np.random.default_rng(0)
+    base = sei_defect("LiF", (2, 2, 2), "interstitial", seed=0)
+    k = base.info["defect_index"]
+    a = 4.03
+    frames, pos = [], base.positions[k].copy()
+    for hop in range(24):
+        for _ in range(6):
+            f = base.copy()
+            f.positions += rng.normal(0, 0.06, f.positions.shape)
+            f.positions[k] = pos + rng.normal(0, 0.06, 3)
+            frames.append(f)
+        step = np.zeros(3)
+        step[hop % 3] = a / 2 * (1 if (hop // 3) % 2 == 0 else -1)
+        mid = base.copy()
+        mid.positions += rng.normal(0, 0.06, mid.positions.shape)
+        mid.positions[k] = pos + step / 2
+        frames.append(mid)
+        pos = pos + step
+    for _ in range(6):
+        f = base.copy()
+        f.positions[k] = pos
+        frames.append(f)
+    for i, f in enumerate(frames):
+        f.info = {"time_ps": 0.1 * i}
+        f.wrap()
+    run = tmp_path / "LiF_interstitial_T600"
+    run.mkdir()
+    write_run_info(run, RunInfo(protocol="li_transport", name=run.name, system="LiF", engine="ase", ensemble="nvt",
+                                temperature_K=600.0, timestep_fs=1.0, frame_interval_ps=0.1,
+                                trajectory="trajectory.extxyz", species=["F", "Li"], model="synthetic",
+                                formula_unit="LiF",
+                                provenance={"defect": "interstitial", "n_defects": 1, "repeat": [2, 2, 2]}))
+    write(run / "trajectory.extxyz", frames)
+    analyze(run, config=AnalysisConfig(mcmc_samples=200))
+    doc = json.loads((run / "analysis" / run.name / "defect_transport.json").read_text())
+    q = doc["quantities"]["li_interstitial_diffusivity"]
+    assert q["meta"]["n_hops"] == 24 and q["meta"]["enough_hops"] is True
+    assert q["meta"]["mean_hop_length_A"] == pytest.approx(a / 2, abs=0.01)
+    assert q["mean"] == pytest.approx(q["meta"]["tracer_diffusivity"] * 33)  # 33 Li, one interstitial
+    assert (run / "analysis" / run.name / "hops.png").is_file()

@@ -84,6 +84,10 @@ def _analyze_run(run, config: AnalysisConfig, folder: Path) -> dict[str, Analysi
     results["diffusion"] = diffusion_result(run, config, folder / "diffusion.png", molecules, liquid, regions)
     if (run.path / EQUILIBRATION_THERMO).is_file():
         results["density"] = density_result(run, config, folder / "density.png")
+    from md_runs.analysis.defect_transport import defect_transport_result, is_defect_run
+
+    if is_defect_run(run):  # before the gate, so a melted defect run is marked too
+        results["defect_transport"] = defect_transport_result(run, results["diffusion"], folder / "hops.png")
     from md_runs.analysis.crystallinity import crystallinity_result, is_bulk_crystal_run, mark_phase_state
 
     if is_bulk_crystal_run(run):  # the gate: a melted crystal's numbers are marked, never 'diffusive'
@@ -121,16 +125,19 @@ def analyze(root: str | Path, out: str | Path | None = None, config: AnalysisCon
             written[f"{name}/{kind}"] = result.save(folder / f"{kind}.json")
             if kind == "diffusion":
                 d = result.get("li_diffusivity", region="all")
-                by_system.setdefault(run.info.system, []).append((d, str(run.path)))
-    for system, points in by_system.items():
+                by_system.setdefault((run.info.system, "li_diffusivity"), []).append((d, str(run.path)))
+            if kind == "defect_transport":  # the defect's own D(T): what an interstitial SEI model grows by
+                for qname, q in result.quantities.items():
+                    by_system.setdefault((run.info.system, qname), []).append((q, str(run.path)))
+    for (system, quantity), points in by_system.items():
         temps = {q.meta["temperature_K"] for q, _ in points}
         usable = [(q, p) for q, p in points if q.mean > 0 and q.std is not None]
         if len(temps) < 2 or len({q.meta["temperature_K"] for q, _ in usable}) < 2:
             continue
-        key = f"arrhenius_{_safe(system)}"
+        key = f"arrhenius_{_safe(system)}" + ("" if quantity == "li_diffusivity" else f"_{quantity}")
         prov = {"system": system, "runs": [p for _, p in usable],
                 "temperatures_K": sorted(q.meta["temperature_K"] for q, _ in usable), "software": provenance()}
-        result = arrhenius_result(system, "li_diffusivity", [q for q, _ in usable], prov, base / f"{key}.png")
+        result = arrhenius_result(system, quantity, [q for q, _ in usable], prov, base / f"{key}.png")
         melted = sorted({q.meta["temperature_K"] for q, _ in usable if q.meta.get("melted")})
         for value in result.quantities.values():  # an Arrhenius fit through a melted run is one too
             for item in value if isinstance(value, list) else [value]:

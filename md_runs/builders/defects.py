@@ -50,6 +50,13 @@ def interstitial_sites(unit: Atoms, tol: float = 0.05) -> np.ndarray:
     return np.array(sites)
 
 
+def supercell_interstitial_sites(unit: Atoms, repeat) -> np.ndarray:
+    """Every copy of every hole of ``unit``, in fractional coordinates of ``unit.repeat(repeat)``."""
+    rep = np.array(repeat, dtype=int)
+    offsets = np.stack(np.meshgrid(*[np.arange(r) for r in rep], indexing="ij"), -1).reshape(-1, 3)
+    return ((interstitial_sites(unit)[None, :, :] + offsets[:, None, :]) / rep).reshape(-1, 3)
+
+
 def sei_defect(
     name: SeiPhase = "LiF",
     repeat: tuple[int, int, int] = (2, 2, 2),
@@ -68,10 +75,7 @@ def sei_defect(
     unit = sei_phase(name)
     atoms = sei_phase(name, rep)
     rng = np.random.default_rng(seed)
-    sites_unit = interstitial_sites(unit)
-    # every copy of every unit-cell hole, in the supercell's fractional coordinates
-    offsets = np.stack(np.meshgrid(*[np.arange(r) for r in rep], indexing="ij"), -1).reshape(-1, 3)
-    sites = ((sites_unit[None, :, :] + offsets[:, None, :]) / np.array(rep)).reshape(-1, 3)
+    sites = supercell_interstitial_sites(unit, rep)
     cell = np.asarray(atoms.cell)
     li = np.flatnonzero(np.array(atoms.get_chemical_symbols()) == "Li")
     vacancy = None
@@ -99,4 +103,4 @@ def sei_defect(
     return finish(atoms, f"sei_defect({name}, {defect})")
 
 
-__all__ = ["Defect", "interstitial_sites", "sei_defect"]
+__all__ = ["Defect", "interstitial_sites", "sei_defect", "supercell_interstitial_sites"]

@@ -131,6 +131,9 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None,
     # Thermally activated quantities, brought to t_ref.
     for quantity, targets in (("li_diffusivity", (N.D_LI,)),
                               ("solvent_diffusivity", (N.D_SOL, N.D_EC))):
+        notes: list[str] = []
+        if quantity == "li_diffusivity":
+            quantity, notes = _li_diffusivity_kind(points)
         used = _pick(_ec_only(points), quantity, SEI_SIDE)
         if not used:
             bulk = _pick(points, quantity, ("electrolyte", "mixed"))
@@ -140,8 +143,12 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None,
                 missing(t, quantity, why)
             continue
         est = at_reference(used, t_ref, _activation_energy(points, quantity, used))
+        few = sorted({f"{p.temperature_K:g}" for p in used if p.quantity.meta.get("enough_hops") is False})
+        if few:
+            notes.append(f"WARNING: at T = {', '.join(few)} K the defect made fewer than "
+                         f"{used[0].quantity.meta.get('min_hops', 20)} hops: not statistically reliable")
         for t in targets:
-            out.uncertainty[t] = _entry(t, est, used, t_ref)
+            out.uncertainty[t] = _entry(t, est, used, t_ref, notes)
 
     used, conductivity_notes = _preferred_conductivity(_pick(points, "li_conductivity", SEI_SIDE))
     if used:
@@ -185,6 +192,19 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None,
     return out
 
 
+def _li_diffusivity_kind(points: list[Point]) -> tuple[str, list[str]]:
+    """Which diffusivity stands for PyBaMM's Li interstitial: the interstitial's own (defect runs)
+    when supplied, else every Li's tracer diffusivity, marked as the wrong quantity."""
+    if _pick(points, "li_interstitial_diffusivity", SEI_SIDE):
+        return "li_interstitial_diffusivity", [
+            "interstitial diffusivity D_d = D* N_Li / n_d from runs with one Li interstitial (md_runs.analysis.hops)"]
+    if _pick(points, "li_diffusivity", SEI_SIDE):
+        return "li_diffusivity", [
+            "WARNING: this is the tracer self-diffusivity of every Li of the phase, not the diffusivity of a Li "
+            "interstitial that PyBaMM's interstitial-diffusion model takes; run li_transport with defect: interstitial"]
+    return "li_diffusivity", []
+
+
 def _choose_option(out: Mapped, requested: str | None) -> str | None:
     if requested is None:
         return N.default_sei_option(out.parameters)
@@ -200,10 +220,10 @@ def _choose_option(out: Mapped, requested: str | None) -> str | None:
 
 def _growth_activation_energy(out: Mapped, points: list[Point], t_ref: float) -> None:
     """Ea of the diffusivity that limits growth under the chosen option -> SEI growth Ea."""
-    of = {"interstitial-diffusion limited": "li_diffusivity"}.get(out.sei_option or "",
-                                                                   "solvent_diffusivity")
+    li_kind, _ = _li_diffusivity_kind(points)
+    of = {"interstitial-diffusion limited": li_kind}.get(out.sei_option or "", "solvent_diffusivity")
     if out.sei_option is None:
-        of = "li_diffusivity" if _activation_energy(points, "li_diffusivity") else of
+        of = li_kind if _activation_energy(points, li_kind) else of
     ea = _activation_energy(points, of, _pick(_ec_only(points), of, SEI_SIDE) or None)
     if ea is None:
         others = sorted({f"{p.meta.get('of', '?')} of {p.system or p.region}"

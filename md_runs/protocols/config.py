@@ -116,6 +116,9 @@ class TransportSystem(StrictModel):
 
     phase: Literal["LiF", "Li2O", "Li2CO3"] | None = None
     repeat: tuple[int, int, int] = (2, 2, 2)
+    defect: Literal["interstitial", "vacancy", "frenkel"] | None = Field(
+        None, description="one Li point defect in the phase's supercell (Li moves by defects, not in a perfect lattice)")
+    defect_seed: int = Field(0, ge=0, description="which Li / which hole the defect takes")
     structure: str | None = Field(None, description="structure file (last frame) or a run directory (final frame)")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+$")
     equilibrate_ensemble: Literal["npt", "nvt"] | None = Field(
@@ -125,6 +128,8 @@ class TransportSystem(StrictModel):
     def _one_source(self) -> "TransportSystem":
         if (self.phase is None) == (self.structure is None):
             raise ValueError("give exactly one of phase or structure")
+        if self.defect is not None and self.phase is None:
+            raise ValueError("a defect needs a phase (it is placed in the phase's supercell)")
         return self
 
 
@@ -149,7 +154,7 @@ def system_name(system: TransportSystem) -> str:
     if system.name:
         return system.name
     if system.phase:
-        return system.phase
+        return f"{system.phase}_{system.defect}" if system.defect else system.phase
     return Path(system.structure or "structure").stem or "structure"
 
 

@@ -88,16 +88,21 @@ def _structure(system: TransportSystem, base: Path) -> tuple[Callable[[], Atoms]
 
 
 def transport_plans(config: LiTransportConfig, base: Path) -> list[RunPlan]:
-    from md_runs.builders import sei_phase
+    from md_runs.builders import sei_defect, sei_phase
 
     plans = []
     for system in config.systems:
         name = system_name(system)
         if system.phase is not None:
-            def build(phase=system.phase, repeat=system.repeat) -> Atoms:
-                return sei_phase(phase, repeat)
+            def build(phase=system.phase, repeat=system.repeat, defect=system.defect, seed=system.defect_seed) -> Atoms:
+                if defect is None:
+                    return sei_phase(phase, repeat)
+                atoms = sei_defect(phase, repeat, defect, seed=seed)
+                return Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=True)
 
             meta, formula, normal, ensemble = {"repeat": list(system.repeat)}, system.phase, None, "npt"
+            if system.defect:  # the analysis counts the hops of this defect (md_runs.analysis.defect_transport)
+                meta.update(defect=system.defect, n_defects=1, defect_seed=system.defect_seed)
         else:
             build, meta = _structure(system, base)
             formula, normal, ensemble = None, meta.pop("surface_normal", None), "nvt"
