@@ -58,9 +58,14 @@ def check_config(cfg, where: str, out: Path | None = None) -> None:
         block("dataset", lambda s=split: split_file(folder, s))
     block("model", lambda: model_file(cfg.model))
     pipe = Pipeline(cfg, out or Path("."))
+    analysis = block("analysis", lambda: validate(AnalysisConfig, cfg.analysis, "analysis"))
     for name in ("sei_formation", "li_transport"):
-        block(name, lambda n=name: load_protocol(_protocol(pipe, n)))
-    block("analysis", lambda: validate(AnalysisConfig, cfg.analysis, "analysis"))
+        protocol, _ = block(name, lambda n=name: load_protocol(_protocol(pipe, n)))
+        frames = protocol.steps.production // protocol.intervals.dump + 1
+        if frames < analysis.min_frames:  # the analysis step would refuse the runs after all the MD
+            raise UserError(f"steps.production {protocol.steps.production} with intervals.dump "
+                            f"{protocol.intervals.dump} writes {frames} frames per run; the analysis needs at "
+                            f"least {analysis.min_frames} (analysis.min_frames)", f"{where}: {name}")
     overrides = dict(cfg.validation)
     block("validation", lambda: suite_config(str(overrides.pop("suite", "quick")), overrides, "validation"))
     export = block("export", lambda: validate(ExportConfig, cfg.export, "export"))
