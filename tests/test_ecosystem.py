@@ -777,3 +777,24 @@ def test_locks_refuse_or_wait_across_processes(tmp_path):
             assert flag2.read_text() == "released"
     finally:
         proc.wait()
+
+
+def test_kinisi_einstein_helfand_beside_ours():
+    """kinisi's ConductivityAnalyzer as the Einstein-Helfand estimator (eh_estimator: kinisi): on an
+    ideal random walk (D_sigma = D* exactly) it recovers the walk's D within its error bar, in the
+    same table format as the block average (which stays the default: benchmarks/bench_conductivity.py)."""
+    import numpy as np
+
+    from md_runs.analysis.config import AnalysisConfig
+    from md_runs.analysis.diffusion import collective_diffusivity, kinisi_collective_diffusivity
+
+    rng = np.random.default_rng(2)
+    disp = np.concatenate([np.zeros((1, 64, 3)), np.cumsum(rng.normal(0, np.sqrt(2 * 0.5 * 0.1), (299, 64, 3)), 0)])
+    config = AnalysisConfig(mcmc_samples=200, seed=2)
+    assert AnalysisConfig().eh_estimator == "blocks"
+    ours, _ = collective_diffusivity(disp, 0.1, config)
+    theirs, table = kinisi_collective_diffusivity(disp, 0.1, config)
+    exact = 0.5e-8
+    assert abs(theirs.mean - exact) < 3 * theirs.std and abs(ours.mean - exact) < 3 * ours.std
+    assert "kinisi" in theirs.method and set(table) >= {"time_ps", "msd_A2", "msd_stderr_A2", "fit_window_ps"}
+    assert table["msd_A2"][0] == pytest.approx(6 * 0.5 * 0.1, rel=0.2)  # |Σ Δr|² / N at the first lag, Å²

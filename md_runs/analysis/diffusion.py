@@ -65,9 +65,7 @@ def tracer_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisCon
         disp = disp - drift[:, None, :]
     n_frames, n = disp.shape[:2]
     start, n_max = _lags(n_frames, config)
-    # kinisi reads positions through ASE; give it the unwrapped tracks in a box no step can cross
-    box = float(np.ptp(disp, axis=(0, 1)).max()) * 3 + 10.0
-    frames = [Atoms(f"X{n}", positions=d + box / 2, cell=[box] * 3, pbc=True) for d in disp]
+    frames = _tracks_as_frames(disp)  # kinisi reads positions through ASE
     lags = np.unique(np.linspace(1, n_max, min(n_max, config.msd_lags)).round().astype(int))
     dt = sc.array(dims=["time interval"], values=lags.astype(float)) * sc.scalar(interval_ps, unit="ps")
     analyzer = DiffusionAnalyzer.from_ase(
@@ -128,6 +126,53 @@ def collective_diffusivity(disp: np.ndarray, interval_ps: float, config: Analysi
     return q, {"time_ps": (lags * interval_ps).tolist(), "msd_A2": curves.mean(0).tolist(),
                "msd_stderr_A2": (curves.std(0, ddof=1) / np.sqrt(blocks)).tolist(), "fit_window_ps": window,
                "block_frames": int(shortest)}
+
+
+def _tracks_as_frames(disp: np.ndarray) -> list[Atoms]:
+    """Unwrapped tracks [T, N, 3] as ASE frames in a box no step can cross (kinisi reads ASE)."""
+    n = disp.shape[1]
+    box = float(np.ptp(disp, axis=(0, 1)).max()) * 3 + 10.0
+    return [Atoms(f"X{n}", positions=d + box / 2, cell=[box] * 3, pbc=True) for d in disp]
+
+
+def kinisi_collective_diffusivity(disp: np.ndarray, interval_ps: float, config: AnalysisConfig) -> tuple[Quantity, dict]:
+    """D_sigma (m^2/s) by kinisi's ``ConductivityAnalyzer``: Bayesian regression of the mean-squared
+    charge displacement |sum_i dr_i|^2 / N of unit charges (the windows' covariance modelled), over
+    the lags of the tracer fit. The conductivity then follows with the run's own volume (kinisi's
+    would use the box of the reconstructed tracks)."""
+    import scipp as sc
+    from kinisi.analyze import ConductivityAnalyzer
+
+    n_frames = disp.shape[0]
+    start, n_max = _lags(n_frames, config)
+    lags = np.unique(np.linspace(1, n_max, min(n_max, config.msd_lags)).round().astype(int))
+    dt = sc.array(dims=["time interval"], values=lags.astype(float)) * sc.scalar(interval_ps, unit="ps")
+    analyzer = ConductivityAnalyzer.from_ase(
+        _tracks_as_frames(disp), specie="X", time_step=sc.scalar(interval_ps, unit="ps"), step_skip=sc.scalar(1),
+        ionic_charge=sc.scalar(1.0, unit="e"), dt=dt, progress=False)
+    analyzer.conductivity(sc.scalar(start * interval_ps, unit="ps"), sc.scalar(300.0, unit="K"),
+                          n_samples=config.mcmc_samples, progress=False,
+                          random_state=np.random.RandomState(config.seed))
+    e2 = 1.602176634e-19 ** 2  # kinisi's charges are in coulomb: its MSCD is in C^2 Å^2
+
+    def scale(variable, unit: str) -> float:
+        return float(sc.to_unit(sc.scalar(1.0, unit=variable.unit), unit).value) / e2
+
+    gradient = analyzer.diff.gradient
+    samples = np.asarray(gradient.values, float) * scale(gradient, "C^2*angstrom^2/ps") / 6 * 1e-8  # m^2/s
+    window = [float(start * interval_ps), float(n_max * interval_ps)]
+    intercept = analyzer.diff.intercept
+    q = Quantity(float(samples.mean()), float(samples.std(ddof=1)), "m2/s",
+                 "collective MSD, kinisi Bayesian regression",
+                 {"fit_window_ps": window,
+                  "msd_intercept_A2": float(np.mean(intercept.values)) * scale(intercept, "C^2*angstrom^2")
+                  if intercept is not None else 0.0})
+    mscd = analyzer.mscd
+    to_a2 = scale(mscd, "C^2*angstrom^2")
+    return q, {"time_ps": np.asarray(analyzer.dt.values, float).tolist(),
+               "msd_A2": (np.asarray(mscd.values, float) * to_a2).tolist(),
+               "msd_stderr_A2": (np.sqrt(np.asarray(mscd.variances, float)) * to_a2).tolist(),
+               "fit_window_ps": window}
 
 
 def _molecule_displacements(disp: np.ndarray, atoms: Atoms, members: list[np.ndarray]) -> np.ndarray:
@@ -216,7 +261,8 @@ def _li_transport(disp, li, drift, interval, temperature, volumes, config, regio
             diffusivities.append(q)
     quantities["li_diffusivity"] = diffusivities
     d_li = disp[:, li] - (drift[:, None, :] if drift is not None else 0.0)
-    q_sigma, coll_table = collective_diffusivity(d_li, interval, config)
+    estimator = kinisi_collective_diffusivity if config.eh_estimator == "kinisi" else collective_diffusivity
+    q_sigma, coll_table = estimator(d_li, interval, config)
     coll_table["fit_intercept_A2"] = q_sigma.meta["msd_intercept_A2"]
     d_sigma, d_sigma_err = q_sigma.mean, q_sigma.std
     n_li = len(li)
@@ -224,8 +270,8 @@ def _li_transport(disp, li, drift, interval, temperature, volumes, config, regio
     d_star = d_all.mean
     quantities["li_conductivity"] = [
         Quantity(factor * d_star, factor * d_all.std, "S/m", "Nernst-Einstein", {"temperature_K": temperature}),
-        Quantity(factor * d_sigma, factor * d_sigma_err, "S/m", "Einstein-Helfand (collective MSD, block average)",
-                 {"temperature_K": temperature, "blocks": q_sigma.meta["blocks"]}),
+        Quantity(factor * d_sigma, factor * d_sigma_err, "S/m", f"Einstein-Helfand ({q_sigma.method})",
+                 {"temperature_K": temperature, **{k: v for k, v in q_sigma.meta.items() if k == "blocks"}}),
     ]
     if d_sigma > 0 and d_star > 0:
         haven = d_star / d_sigma
@@ -261,8 +307,10 @@ def _plot(tables: dict, d_all: Quantity, d_sigma: float, run: Run, png: Path) ->
     axes[0].set_ylabel("MSD (Å²)")
     axes[0].legend(fontsize=7)
     tc = np.array(coll_table["time_ps"])
+    what = (f"mean of blocks of {coll_table['block_frames']} frames" if "block_frames" in coll_table
+            else "whole run (kinisi)")
     axes[1].errorbar(tc, coll_table["msd_A2"], yerr=coll_table.get("msd_stderr_A2"), fmt=".", ms=3,
-                     label=f"collective / N, mean of blocks of {coll_table.get('block_frames', '?')} frames")
+                     label=f"collective / N, {what}")
     window = coll_table.get("fit_window_ps", [tc[0], tc[-1]])
     fit_t = np.linspace(window[0], window[1], 20)
     axes[1].plot(fit_t, 6 * d_sigma * 1e8 * fit_t + coll_table.get("fit_intercept_A2", 0.0),
