@@ -263,20 +263,12 @@ def _prepare(frames: list[Atoms], rules: CellRules | None, settings: dict, speci
     return out, refused
 
 
-@contextmanager
-def _exclusive(store_path: Path) -> Iterator[None]:
+def _exclusive(store_path: Path):
     """One labelling run per store at a time (a second one would label the same frames)."""
-    import fcntl
+    from mlip.locks import exclusive
 
-    store_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(store_path.with_name(store_path.name + ".lock"), "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                "another labelling run is using this resume store; wait for it or stop it", str(store_path)
-            ) from None
-        yield
+    return exclusive(store_path.with_name(store_path.name + ".lock"), wait=False, where=str(store_path),
+                     busy="another labelling run is using this resume store; wait for it or stop it")
 
 
 def _run(
