@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from test_lammps import plugin  # noqa: F401 - the fixture that builds the plugin once
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -286,13 +287,6 @@ def test_eval_predictions_carry_the_committee_uncertainty(committee_file, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def plugin():
-    from mlip.deploy import lammps_plugin_path
-
-    return lammps_plugin_path()  # builds on first use (~1-2 min), cached afterwards
-
-
-@pytest.fixture(scope="module")
 def lmp_models(tmp_path_factory):
     from test_deploy import small_model
 
@@ -386,18 +380,17 @@ def test_pair_coeff_null_in_hybrid_overlay(plugin, lmp_models, graph):
     assert np.all(hybrid["dev"][n:] == 0.0)
 
 
-def test_pair_coeff_null_alone_is_a_lammps_error(plugin, lmp_models):
-    from mlip.errors import UserError
-
+@pytest.mark.parametrize("pair_style, pair_coeff, message", [
+    ("", "H Li C O F P NULL", "All pair coeffs are not set"),  # NULL needs pair_style hybrid
+    ("", "NULL " * 7, "maps every atom type to NULL"),
+    ("out_freq 10", "H Li C O F P NULL", "out_freq/out_file need a model with uncertainty"),
+])
+def test_lammps_errors_of_null_and_out_freq(plugin, lmp_models, pair_style, pair_coeff, message):
     _, both = cell_with_argon(1)
     model = lmp_models["single"]
-    with pytest.raises(Exception, match="All pair coeffs are not set"):
-        _hybrid_point(both, model, [f"pair_style seimlip {model}", "pair_coeff * * H Li C O F P NULL"],
+    with pytest.raises(Exception, match=message):
+        _hybrid_point(both, model, [f"pair_style seimlip {model} {pair_style}", f"pair_coeff * * {pair_coeff}"],
                       ["H", "Li", "C", "O", "F", "P", "Ar"])
-    with pytest.raises(Exception, match="maps every atom type to NULL"):
-        _hybrid_point(both, model, [f"pair_style seimlip {model}", "pair_coeff * * " + "NULL " * 7],
-                      ["H", "Li", "C", "O", "F", "P", "Ar"])
-    assert UserError  # imported for symmetry with the other LAMMPS error tests
 
 
 def _stats(values):
@@ -441,6 +434,23 @@ def test_model_devi_out_of_a_committee_matches_ase(plugin, lmp_models, tmp_path)
         assert devi["max_devi_f"][k] > devi["min_devi_f"][k] > 0
 
 
+def test_model_devi_is_the_same_on_two_mpi_ranks(plugin, lmp_models, tmp_path):
+    """The max/min/avg reductions of model_devi.out over ranks: 2 ranks (graph through ghosts)
+    write what 1 rank (graph over periodic images) writes, NULL-free committee run."""
+    import numpy as np
+    from test_deploy import li_ec_cell
+
+    from md_runs.lammps import LammpsProtocol, run_lammps
+
+    atoms = li_ec_cell(seed=8).repeat((2, 1, 1))
+    protocol = LammpsProtocol(ensemble="nve", steps=4, temperature=300.0, thermo_every=2, dump_every=2)
+    one = run_lammps(atoms, lmp_models["committee"], protocol, workdir=tmp_path / "np1").model_devi()
+    two = run_lammps(atoms, lmp_models["committee"], protocol, workdir=tmp_path / "np2", nprocs=2).model_devi()
+    assert list(one["step"]) == list(two["step"]) == [0, 2, 4]
+    for column in ("max_devi_e", "min_devi_e", "avg_devi_e", "max_devi_f", "min_devi_f", "avg_devi_f"):
+        np.testing.assert_allclose(two[column], one[column], rtol=1e-7, atol=1e-10)
+
+
 def test_model_devi_and_compute_of_readout_heads(plugin, lmp_models, tmp_path):
     """A shallow ensemble (one model, 4 heads): model_devi.out and compute seimlip/atom give the
     heads' per-atom energy spread, equal to the ASE calculator's atom_energy_std."""
@@ -468,14 +478,6 @@ def test_model_devi_and_compute_of_readout_heads(plugin, lmp_models, tmp_path):
                                        _stats(spread), rtol=1e-6, atol=1e-10)
         np.testing.assert_allclose(frame.arrays["c_seimlip_dev"], spread, rtol=1e-6, atol=1e-10)
     assert run.thermo["v_seimlip_maxdev"][0] == pytest.approx(devi["max_devi_e"][0], rel=1e-6)
-
-
-def test_out_freq_needs_a_model_with_uncertainty(plugin, lmp_models):
-    _, both = cell_with_argon(1)
-    model = lmp_models["single"]
-    with pytest.raises(Exception, match="out_freq/out_file need a model with uncertainty"):
-        _hybrid_point(both, model, [f"pair_style seimlip {model} out_freq 10", "pair_coeff * * H Li C O F P NULL"],
-                      ["H", "Li", "C", "O", "F", "P", "Ar"])
 
 
 # ---------------------------------------------------------------- 9. every printed command parses

@@ -430,6 +430,26 @@ void PairSeimlip::compute(int eflag, int vflag)
   }
 }
 
+/* std over k of values[k] (population std, as numpy's default and the Python side) */
+
+static double population_std(const std::vector<double> &values)
+{
+  const double count = static_cast<double>(values.size());
+  double mean = 0.0, var = 0.0;
+  for (double v : values) mean += v / count;
+  for (double v : values) var += (v - mean) * (v - mean) / count;
+  return std::sqrt(var);
+}
+
+/* the same of per-rank partial sums (each member's or head's energy of this rank's atoms) */
+
+static double summed_std(const std::vector<double> &local, MPI_Comm world)
+{
+  std::vector<double> total(local.size(), 0.0);
+  MPI_Allreduce(local.data(), total.data(), static_cast<int>(local.size()), MPI_DOUBLE, MPI_SUM, world);
+  return population_std(total);
+}
+
 /* per-atom energy spread of owned atoms: population std over the committee's members of each
    atom's energy (DeePMD's devi_e per atom), else the readout heads' per-atom std; and the heads'
    total-energy std, summed over ranks first */
@@ -445,27 +465,15 @@ void PairSeimlip::energy_spread(int nlocal, int nnodes)
   for (int i = 0; i < nlocal; i++) edev[i] = 0.0;
   const int K = nmembers;
   if (K > 1 && static_cast<int>(r.member_node_energy.size()) == K * nnodes) {
+    std::vector<double> members(K);
     for (int n = 0; n < nown; n++) {
-      double mean = 0.0, var = 0.0;
-      for (int k = 0; k < K; k++) mean += r.member_node_energy[static_cast<size_t>(k) * nnodes + n] / K;
-      for (int k = 0; k < K; k++) {
-        const double d = r.member_node_energy[static_cast<size_t>(k) * nnodes + n] - mean;
-        var += d * d / K;
-      }
-      edev[nodes[n]] = std::sqrt(var);
+      for (int k = 0; k < K; k++) members[k] = r.member_node_energy[static_cast<size_t>(k) * nnodes + n];
+      edev[nodes[n]] = population_std(members);
     }
   } else if (static_cast<int>(r.atom_energy_std.size()) == nnodes) {
     for (int n = 0; n < nown; n++) edev[nodes[n]] = r.atom_energy_std[n];
   }
-  const int H = static_cast<int>(r.head_energies.size());
-  if (H > 1) {
-    std::vector<double> energies(H, 0.0);
-    MPI_Allreduce(r.head_energies.data(), energies.data(), H, MPI_DOUBLE, MPI_SUM, world);
-    double mean = 0.0, var = 0.0;
-    for (double e : energies) mean += e / H;
-    for (double e : energies) var += (e - mean) * (e - mean) / H;
-    head_energy_std = std::sqrt(var);
-  }
+  if (r.head_energies.size() > 1) head_energy_std = summed_std(r.head_energies, world);
 }
 
 /* one line of model_devi.out: max/min/avg over the mapped atoms of the per-atom energy spread
@@ -561,12 +569,7 @@ void PairSeimlip::committee_statistics(int nlocal, int nall, int nnodes)
   }
   MPI_Allreduce(&local_max, &max_force_dev, 1, MPI_DOUBLE, MPI_MAX, world);
 
-  std::vector<double> energies(K, 0.0);
-  MPI_Allreduce(r.member_energy.data(), energies.data(), K, MPI_DOUBLE, MPI_SUM, world);
-  double mean = 0.0, var = 0.0;
-  for (double e : energies) mean += e / K;
-  for (double e : energies) var += (e - mean) * (e - mean) / K;
-  energy_std = std::sqrt(var);
+  energy_std = summed_std(r.member_energy, world);
 
   // compute pair sums pvector over ranks: only rank 0 holds the (already global) values
   pvector[0] = comm->me == 0 ? max_force_dev : 0.0;
