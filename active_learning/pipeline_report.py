@@ -13,7 +13,7 @@ GO_BIGGER = """\
 seimlip quickstart --scale production --out sei-production
 
 # or step by step on a cluster
-seimlip al init campaign.yaml campaign/          # executor: {kind: parsl, provider: slurm, ...} in the YAML
+seimlip al init campaign/ --config campaign.yaml # executor: {kind: parsl, provider: slurm, ...} in the YAML
 seimlip al run campaign/                          # resumable; `seimlip al status campaign/` for the table
 torchrun --nproc-per-node 4 -m mlip.train my.yaml # DDP training on 4 GPUs
 seimlip deploy runs/my/checkpoints/best.pt -o model.pt
