@@ -123,8 +123,8 @@ def validation(pipe: Pipeline) -> dict:
     overrides = dict(pipe.cfg.validation)
     cfg = suite_config(str(overrides.pop("suite", "quick")), overrides, "quickstart.yaml: validation")
     folder = pipe.out / "validation"
-    doc = validate_model(pipe.cfg.model, folder, cfg, progress=lambda line: console.print(line, highlight=False,
-                                                                                          markup=False))
+    doc = validate_model(pipe.cfg.model, folder, cfg, progress=lambda line: console.print(
+        line, highlight=False, markup=False, emoji=False))  # no emoji: "surface:100:" is not 💯
     from md_runs.validation.report import print_table
 
     print_table(doc, console)

@@ -59,8 +59,9 @@ def validate(
     reference: Optional[Path] = typer.Option(None, "--reference", help="Reference JSON (default: the shipped GFN1-xTB file)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes for independent checks (default 2)."),
     engine: Optional[str] = typer.Option(None, "--engine", help="MD engine for the model: lammps (default) or ase."),
-    reference_on_model_path: bool = typer.Option(
-        False, "--reference-on-model-path", help="Also evaluate the reference method on the model's NEB images."),
+    reference_on_model_path: Optional[bool] = typer.Option(
+        None, "--reference-on-model-path/--no-reference-on-model-path",
+        help="Also evaluate the reference method on the model's NEB images (default: with --suite full)."),
     recompute_ref: bool = typer.Option(
         False, "--recompute-reference", help="Compute the reference method's numbers (hours; resumable) first."),
     reference_out: Optional[Path] = typer.Option(
@@ -98,7 +99,7 @@ def validate(
         if model is None:
             return
     factory = None
-    if reference_on_model_path:
+    if reference_on_model_path if reference_on_model_path is not None else cfg.suite == "full":
         from active_learning.reference_calculator import read_oracle_settings, tblite_factory
         from md_runs.validation import load_reference
 
@@ -106,7 +107,7 @@ def validate(
         factory, _ = tblite_factory(ref.method.get("settings") or read_oracle_settings(oracle))
     folder = out if out is not None else Path("validation") / Path(model).stem
     doc = validate_model(model, folder, cfg, reference_factory=factory,
-                         progress=lambda line: console.print(line, highlight=False, markup=False))
+                         progress=lambda line: console.print(line, highlight=False, markup=False, emoji=False))
     print_table(doc, console)
     if not doc["passed"]:
         raise typer.Exit(VALIDATION_EXIT_FAILED)

@@ -129,7 +129,7 @@ FULL = {
     "stability": {"repeat": {"LiF": (4, 4, 4), "Li2O": (3, 3, 3), "Li2CO3": (2, 3, 3)}, "time_ps": 50.0,
                   "frame_ps": 0.1},
     "liquids": {"n_solvent": 64, "time_ps": 20.0, "timestep_fs": 0.5, "frame_ps": 0.1},
-    "migration": {"repeat": (3, 3, 3), "images": 5, "fmax": 0.03},
+    "migration": {"images": 5, "fmax": 0.03},  # the reference path's cell (63/65 atoms), so both meet on it
     "surfaces": {"size": (3, 3), "layers": 8, "adsorbate_size": (4, 4), "adsorbate_layers": 5, "fmax": 0.03},
     "reactive": {"time_ps": 10.0, "equilibrate_ps": 1.0},
 }

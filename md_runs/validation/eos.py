@@ -4,8 +4,8 @@ The scan first brackets the minimum on a wide geometric grid of volumes (``searc
 x the experimental volume, extended outwards while the lowest energy sits on an edge), so a
 minimum far from experiment (the shipped model's Li2O at 5.7 Å instead of 4.61 Å) is found. It
 then samples ``fit_points`` volumes within +-``fit_span`` of the bracketed minimum and fits
-``ase.eos.EquationOfState(..., eos="birchmurnaghan")``; if the fitted V0 falls outside that
-window the window is moved once and refitted. Cubic phases are scaled isotropically; Li2CO3
+``ase.eos.EquationOfState(..., eos="birchmurnaghan")``; if the fitted V0 falls outside the middle
+half of that window, the window is recentred on it and refitted (at most twice). Cubic phases are scaled isotropically; Li2CO3
 (C2/c) has its positions and cell shape relaxed at each volume
 (``ase.filters.FrechetCellFilter(constant_volume=True)``), each volume starting from the shape
 relaxed at its neighbour.
@@ -154,7 +154,7 @@ def eos_scan(phase: str, calc_factory: CalcFactory, *, repeat: tuple[int, int, i
     r_min = ratios[int(np.argmin([done[r][0] for r in ratios]))]
     notes: list[str] = []
     fit = None
-    for attempt in range(2):
+    for attempt in range(3):
         window = r_min * (1.0 + np.linspace(-fit_span, fit_span, fit_points))
         order = sorted(window, key=lambda r: abs(r - r_min))  # outwards from the bracketed minimum
         for r in order:
@@ -174,10 +174,11 @@ def eos_scan(phase: str, calc_factory: CalcFactory, *, repeat: tuple[int, int, i
             e0 = float(np.polyval(c, v0))
             b0 = 2 * c[0] * v0
         fit = (float(v0), float(e0), float(b0))
-        if vols.min() <= v0 <= vols.max():
+        # accept a V0 in the middle half of the window (B0 from points on both sides of it)
+        if abs(v0 / template.get_volume() - r_min) <= 0.5 * fit_span * r_min or attempt == 2:
             break
         r_min = float(np.clip(v0 / template.get_volume(), ratios[0], ratios[-1]))
-        notes.append("fitted V0 outside the fit window; window moved and refitted")
+        notes.append("fitted V0 off the centre of the fit window; window recentred on it and refitted")
     v0, e0, b0 = fit
     if not bracketed:
         notes.append("no energy minimum within V/V_exp 0.2-8: the E(V) curve has no bound state")

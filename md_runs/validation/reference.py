@@ -324,6 +324,8 @@ def recompute(factory: CalcFactory, out: str | os.PathLike, work: str | os.PathL
     start = Path(base) if base is not None else SHIPPED
     source = out if out.is_file() else start
     doc = json.loads(json.dumps(load_reference(source).data))
+    if source != out:  # a new file: the experimental values only, none of another method's numbers
+        doc["values"], doc["reference_method"] = {}, {}
     tag = json.dumps(method.get("settings", {}), sort_keys=True)
     old = doc.get("reference_method") or {}
     if old.get("settings") and old.get("settings") != method.get("settings") and doc.get("values"):

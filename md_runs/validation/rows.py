@@ -47,7 +47,7 @@ def compare(check: str, phase: str, quantity: str, unit: str, model: float | Non
     """A row comparing ``model`` with the ``against`` value within ``tol`` (relative or absolute)."""
     target = reference if against == "reference" else experiment
     what = label or ("reference method" if against == "reference" else "experiment")
-    text = f"±{tol * 100:g} % of {what}" if kind == "rel" else f"±{tol:g} {unit} of {what}"
+    text = f"±{tol * 100:g} % of {what}" if kind == "rel" else f"±{tol:g}{' ' + unit if unit else ''} of {what}"
     row = Row(check, phase, quantity, unit, model, reference, experiment, against, None, kind, tol, text, None, note)
     if model is None or not np.isfinite(model):
         row.note = (note + "; " if note else "") + "not measured"

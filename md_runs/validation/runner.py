@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -63,9 +63,25 @@ def plan_units(cfg: ValidationConfig, tm: dict[str, float]) -> list[Unit]:
     return units
 
 
-def _settings_hash(cfg: ValidationConfig, check: str) -> str:
+def _reference_used(unit_id: str, reference_path: str | None) -> str | None:
+    """When a unit also evaluates the model on stored reference structures (NEB images, relaxed
+    slabs), the date of those reference values: a recomputed reference reruns the unit."""
+    from md_runs.validation.reference import load_reference
+
+    kind, _, name = unit_id.partition(":")
+    section, key = {"migration": ("migration", name), "surface": ("surfaces", f"Li{name}"),
+                    "adsorption": ("adsorption", name)}.get(kind, (None, None))
+    if section is None:
+        return None
+    value = load_reference(reference_path).value(section, key) or {}
+    return value.get("computed")
+
+
+def _settings_hash(cfg: ValidationConfig, check: str, reference: str | None = None) -> str:
     section = {"surfaces": cfg.surfaces, "liquids": cfg.liquids}.get(check, getattr(cfg, check, None))
     data = {"engine": cfg.engine, "seed": cfg.seed, "settings": section.model_dump(mode="json") if section else None}
+    if reference:
+        data["reference_values_computed"] = reference
     if check == "stability":
         data["tolerances"] = cfg.tolerances.model_dump(mode="json")
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -161,6 +177,9 @@ def run_units(model: ModelSpec, cfg: ValidationConfig, out: Path, reference_path
     units = plan_units(cfg, tm)
     results: dict[str, dict] = {}
 
+    def key(unit: Unit) -> str:
+        return _settings_hash(cfg, unit.check, _reference_used(unit.id, reference_path))
+
     def part(unit: Unit) -> Path:
         return parts / (unit.id.replace(":", "_") + ".json")
 
@@ -172,7 +191,7 @@ def run_units(model: ModelSpec, cfg: ValidationConfig, out: Path, reference_path
             data = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             return None
-        if data.get("model_sha256") != model_sha or data.get("settings") != _settings_hash(cfg, unit.check):
+        if data.get("model_sha256") != model_sha or data.get("settings") != key(unit):
             return None
         if model_sha is None:  # a calculator without a file: nothing proves it is the same one
             return None
@@ -181,7 +200,7 @@ def run_units(model: ModelSpec, cfg: ValidationConfig, out: Path, reference_path
     def keep(unit: Unit, result: dict, seconds: float) -> None:
         results[unit.id] = {**result, "seconds": seconds}
         write_text_atomic(part(unit), json.dumps({"unit": unit.id, "model_sha256": model_sha,
-                                                  "settings": _settings_hash(cfg, unit.check), "seconds": seconds,
+                                                  "settings": key(unit), "seconds": seconds,
                                                   "result": result}, default=_plain) + "\n")
         what = f"error: {result['error']}" if "error" in result else "done"
         progress(f"{unit.id}: {what} ({seconds:.0f} s)")
@@ -194,28 +213,45 @@ def run_units(model: ModelSpec, cfg: ValidationConfig, out: Path, reference_path
             progress(f"{unit.id}: done already ({data.get('seconds', 0):.0f} s earlier)")
         else:
             todo.append(unit)
-    first = [u for u in todo if u.check == "eos"]
-    rest = sorted((u for u in todo if u.check != "eos"), key=lambda u: -u.cost)
+    planned = {u.id for u in units}
+
+    def needs(unit: Unit) -> str | None:
+        """The equation of state a unit starts from (its phase's volume, LiF's or Li's a0)."""
+        kind, _, name = unit.id.partition(":")
+        dep = {"stability": f"eos:{name.split(':')[0]}", "migration": "eos:LiF", "surface": "eos:Li",
+               "adsorption": "eos:Li"}.get(kind)
+        return dep if dep in planned else None
+
+    # EOS first (they unlock the rest), then the longest units first
+    todo.sort(key=lambda u: (u.check != "eos", -u.cost))
     parallel = cfg.workers > 1 and model.is_seimlip and len(todo) > 1
     if parallel:
         import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, wait
 
         pool = ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn"),
                                    initializer=_worker_init)
+        running: dict = {}
         try:
-            for batch in (first, rest):
-                eos = {k[4:]: v for k, v in results.items() if k.startswith("eos:")}
-                futures = {pool.submit(_worker, u.id, model.name, model.path, cfg.model_dump(mode="json"), str(out),
-                                       eos, reference_path): u for u in batch}
-                for u in batch:
-                    progress(f"{u.id}: queued")
-                for fut in as_completed(futures):
-                    uid, result, seconds = fut.result()
-                    keep(futures[fut], result, seconds)
+            while todo or running:
+                ready = [u for u in todo if needs(u) is None or needs(u) in results]
+                for u in ready[: max(0, cfg.workers - len(running))]:
+                    todo.remove(u)
+                    eos = {k[4:]: v for k, v in results.items() if k.startswith("eos:")}
+                    running[pool.submit(_worker, u.id, model.name, model.path, cfg.model_dump(mode="json"),
+                                        str(out), eos, reference_path)] = u
+                    progress(f"{u.id}: started")
+                if not running:  # cannot happen: every dependency is planned before its users
+                    raise RuntimeError(f"validation units blocked: {[u.id for u in todo]}")
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    unit = running.pop(fut)
+                    _, result, seconds = fut.result()
+                    keep(unit, result, seconds)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
-        for unit in first + rest:
+        for unit in todo:
             eos = {k[4:]: v for k, v in results.items() if k.startswith("eos:")}
             progress(f"{unit.id}: running")
             start = time.perf_counter()
