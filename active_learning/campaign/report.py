@@ -67,7 +67,8 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([r.get("oracle_calls", 0) for r in tested], [1000 * r["test_force_mae"] for r in tested], "o-")
     for r in tested:
-        ax.annotate(str(r["iteration"]), (r.get("oracle_calls", 0), 1000 * r["test_force_mae"]))
+        ax.annotate(f"iteration {r['iteration']}", (r.get("oracle_calls", 0), 1000 * r["test_force_mae"]),
+                    textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xlabel("oracle calls")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test force MAE (meV/Å)")
