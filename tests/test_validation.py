@@ -123,6 +123,29 @@ def test_crystallinity_uses_the_anion_lattice_of_an_ionic_crystal():
     assert c.framework == ["F"] and not c.melted and c.li_site_fraction < 0.6
 
 
+def test_crystallinity_survives_a_rebased_and_rotated_cell():
+    """LAMMPS writes triclinic boxes rotated and re-based (a tilt past half a box length is flipped):
+    the same crystal in another basis is still on its sites."""
+    from scipy.spatial.transform import Rotation
+
+    from md_runs.analysis.crystallinity import crystallinity
+    from md_runs.builders import sei_phase
+
+    ideal = sei_phase("Li2CO3", (1, 2, 2))
+    frame = ideal.copy()
+    cell = np.array(frame.cell)
+    rebased = cell.copy()
+    rebased[2] += cell[0]  # c' = c + a: the same lattice
+    rot = Rotation.from_euler("xyz", [10, 20, 30], degrees=True).as_matrix()
+    frame.set_cell(rebased @ rot.T, scale_atoms=False)
+    frame.positions = ideal.positions @ rot.T
+    frame.rattle(0.05, seed=1)
+    assert crystallinity([frame, frame, frame], ideal).site_fraction == 1.0
+    flipped = ideal.copy()
+    flipped.set_cell(rebased, scale_atoms=False)  # the flip happens during the run
+    assert crystallinity([ideal, ideal, flipped, flipped], ideal).site_fraction == 1.0
+
+
 # --- NEB -------------------------------------------------------------------------------------------
 def test_neb_reproduces_the_bridge_barrier_of_an_adatom_hop_on_al100():
     """Au on Al(100), hollow -> hollow: by symmetry the saddle is the bridge site, so the NEB barrier

@@ -16,9 +16,10 @@ is not counted as disorder; the drift of the centre of mass is removed.
 - **first RDF peak** of the framework-framework (or all-atom) pairs: position and height of the
   first maximum, at the start and at the end of the run (a melting crystal's peak broadens).
 
-The framework is every atom that is not Li when the crystal holds other elements (F in LiF, O in
-Li2O, C and O in Li2CO3): Li may hop between sites legitimately (superionic Li2O near its melting
-point), the anion lattice may not. For a one-element crystal (bcc Li) every atom counts.
+The framework is the anion lattice, one atom per anion: F in LiF, O in Li2O, the C of each CO3 in
+Li2CO3 (its O atoms librate; the carbonate's position is the site). Li may hop between sites
+legitimately (superionic Li2O near its melting point), the anion lattice may not. For a
+one-element crystal (bcc Li) every atom counts.
 
 :func:`crystallinity` measures a trajectory; :func:`is_melted` applies the documented limits
 (:data:`MIN_SITE_FRACTION`, :data:`MAX_LINDEMANN`) that both ``seimlip analyze`` (the gate on
@@ -66,23 +67,71 @@ class Crystallinity:
         return asdict(self)
 
 
+#: centres of molecular anions (CO3 2-, PF6-): their lattice is the framework, the O/F around them
+#: may librate
+ANION_CENTRES = ("C", "P")
+
+
 def framework_mask(symbols: list[str] | np.ndarray) -> np.ndarray:
-    """Atoms of the rigid sublattice: every non-Li atom, or every atom of a pure Li crystal."""
+    """One atom per anion site: the centres of molecular anions (C of CO3) when there are any, else
+    every non-Li atom (F, O), or every atom of a pure Li crystal."""
     symbols = np.asarray(symbols)
+    centres = np.isin(symbols, ANION_CENTRES)
+    if centres.any():
+        return centres
     mask = symbols != "Li"
     return mask if mask.any() else np.ones(len(symbols), dtype=bool)
+
+
+_UNIMODULAR: np.ndarray | None = None
+
+
+def _unimodular_matrices() -> np.ndarray:
+    """Every 3x3 integer matrix with entries -1, 0, 1 and determinant +-1 (changes of lattice basis)."""
+    global _UNIMODULAR
+    if _UNIMODULAR is None:
+        import itertools
+
+        m = np.array(list(itertools.product((-1, 0, 1), repeat=9)), dtype=float).reshape(-1, 3, 3)
+        _UNIMODULAR = m[np.isclose(np.abs(np.linalg.det(m)), 1.0)]
+    return _UNIMODULAR
+
+
+def same_basis(cell: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``cell`` rewritten in the lattice basis of ``reference``: inv(U) @ cell with U the change of
+    basis that makes the metrics agree best (LAMMPS re-bases triclinic boxes when a tilt passes half
+    a box length, and rotates them; neither is a change of the crystal)."""
+    g_ref = reference @ reference.T
+    g = cell @ cell.T
+    u = _unimodular_matrices()
+    err = np.linalg.norm(np.einsum("kij,jl,kml->kim", u, g_ref, u) - g, axis=(1, 2)) / np.linalg.norm(g)
+    # the metric cannot tell U from -U or from the lattice's own symmetries: among equally good
+    # bases take the one closest to the reference's own (largest trace; the identity if it fits)
+    tied = np.flatnonzero(err <= err.min() + 1e-6)
+    best = u[tied[int(np.argmax(np.trace(u[tied], axis1=1, axis2=2)))]]
+    return np.linalg.inv(best) @ cell
 
 
 def _displacements(frames: list[Atoms], reference: Atoms) -> np.ndarray:
     """[T, N, 3] Cartesian displacements from the reference sites, continuous in time.
 
-    Frame 0 is compared with the reference by the minimum image in fractional coordinates; later
-    frames add each step's minimum-image fractional change, so atoms that wander further than half
-    a cell stay unwrapped. Every step is taken in the cell of the frame it ends in.
+    Every frame's cell is first rewritten in the reference's lattice basis (:func:`same_basis` for
+    frame 0, which may come from another engine's frame of reference; then the integer change of
+    basis from frame to frame), so fractional coordinates mean the same sites throughout. Frame 0
+    is compared with the reference by the minimum image in fractional coordinates; later frames add
+    each step's minimum-image fractional change, so atoms that wander further than half a cell stay
+    unwrapped. Every step is taken in the cell of the frame it ends in.
     """
     s_ref = reference.get_scaled_positions(wrap=False)
-    s = np.array([f.get_scaled_positions(wrap=False) for f in frames])
-    cells = np.array([np.array(f.cell) for f in frames])
+    cells = []
+    previous = same_basis(np.array(frames[0].cell), np.array(reference.cell))
+    for f in frames:
+        c = np.array(f.cell)
+        u = np.round(c @ np.linalg.inv(previous))  # the integer change of basis since the last frame
+        previous = np.linalg.inv(u) @ c if abs(abs(np.linalg.det(u)) - 1) < 1e-6 else previous
+        cells.append(previous)
+    cells = np.array(cells)
+    s = np.array([f.positions @ np.linalg.inv(c) for f, c in zip(frames, cells)])
     first = s[0] - s_ref
     first -= np.round(first)
     steps = np.diff(s, axis=0)

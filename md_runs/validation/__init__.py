@@ -135,6 +135,9 @@ def validate_model(model: ModelSpec | str, out: str | Path, cfg: ValidationConfi
         "units": {k: {"seconds": v.get("seconds"), "error": v.get("error")} for k, v in results.items()},
         "results": results, "plots": [str(p) for p in plots],
         "seconds": time.perf_counter() - start, "provenance": provenance(cfg.seed),
+        # worker time of every unit, including units cached from an earlier (interrupted) run
+        "unit_seconds": float(sum(v.get("seconds") or 0.0 for v in results.values())),
+        "cached_units": sorted(k for k, v in results.items() if v.get("cached")),
     }
     R.write_outputs(doc, out)
     return doc

@@ -100,8 +100,10 @@ def print_table(doc: dict, console=None) -> None:
     verdicts = ", ".join(f"{p} {'PASS' if v['passed'] else 'FAIL' if v['passed'] is False else 'n/a'}"
                          for p, v in doc["phases"].items())
     console.print(Text(f"phases: {verdicts}"), highlight=False)
+    cached = f", {len(doc.get('cached_units', []))} units cached from an earlier run" if doc.get("cached_units") else ""
     console.print(Text(f"{doc['summary']['failed']} of {doc['summary']['judged']} judged rows failed, "
-                       f"{doc['summary']['inconclusive']} inconclusive; wall time {doc['seconds']:.0f} s; "
+                       f"{doc['summary']['inconclusive']} inconclusive; wall time {doc['seconds']:.0f} s "
+                       f"(units: {doc.get('unit_seconds', 0):.0f} s of worker time{cached}); "
                        f"{doc['files']['markdown']}"), highlight=False)
 
 
@@ -121,6 +123,8 @@ def load_validation(path: str | os.PathLike) -> dict:
 
 # --- plots ---------------------------------------------------------------------------------------
 def plot_eos(results: dict[str, dict], ref, png: Path) -> Path | None:
+    """E - E0 per formula unit vs volume: the model's points and fit, the reference method's, and the
+    experimental volume; each fit drawn over +-12 % of its own V0 (the fitted region)."""
     from md_runs.analysis.plotting import figure, save_png
     from md_runs.validation.eos import birch_murnaghan, EV_A3_TO_GPA
 
@@ -130,25 +134,32 @@ def plot_eos(results: dict[str, dict], ref, png: Path) -> Path | None:
     fig, axes = figure(len(phases), 3.6, 3.2)
     for ax, phase in zip(axes, phases):
         r = results[phase]
-        v, e = np.array(r["volumes_A3_per_fu"]), np.array(r["energies_eV_per_fu"])
-        ax.plot(v, e - r["e0_eV_per_fu"], "o", ms=3, color="C0", label="model")
-        vv = np.linspace(v.min(), v.max(), 100)
-        ax.plot(vv, birch_murnaghan(vv, 0.0, r["v0_A3_per_fu"], r["b0_GPa"] / EV_A3_TO_GPA), color="C0", lw=1)
+        curves = [("model", "C0", "o", r)]
         rv = ref.value("eos", phase)
         if rv and rv.get("volumes_A3_per_fu"):
-            rv_v, rv_e = np.array(rv["volumes_A3_per_fu"]), np.array(rv["energies_eV_per_fu"])
-            ax.plot(rv_v, rv_e - rv["e0_eV_per_fu"], "s", ms=3, color="C1", label=ref.method_name)
-            vr = np.linspace(rv_v.min(), rv_v.max(), 100)
-            ax.plot(vr, birch_murnaghan(vr, 0.0, rv["v0_A3_per_fu"], rv["b0_GPa"] / EV_A3_TO_GPA), color="C1", lw=1)
+            curves.append((ref.method_name, "C1", "s", rv))
         exp = ref.experiment(phase, "V0_A3_per_fu")
         a = ref.experiment(phase, "a0_A")
         v_exp = exp["value"] if exp else (a["value"] ** 3 / {"Li": 2, "LiF": 4, "Li2O": 4}.get(phase, 4) if a else None)
+        v0s = [c[3]["v0_A3_per_fu"] for c in curves] + ([v_exp] if v_exp else [])
+        lo, hi = 0.8 * min(v0s), 1.25 * max(v0s)
+        top = 0.0
+        for label, color, marker, c in curves:
+            v, e = np.array(c["volumes_A3_per_fu"]), np.array(c["energies_eV_per_fu"]) - c["e0_eV_per_fu"]
+            keep = (v >= lo) & (v <= hi)
+            ax.plot(v[keep], e[keep], marker, ms=3, color=color, label=f"{label}: V0 {c['v0_A3_per_fu']:.2f} Å³, "
+                                                                      f"B0 {c['b0_GPa']:.0f} GPa")
+            vv = np.linspace(0.88 * c["v0_A3_per_fu"], 1.12 * c["v0_A3_per_fu"], 100)
+            fit = birch_murnaghan(vv, 0.0, c["v0_A3_per_fu"], c["b0_GPa"] / EV_A3_TO_GPA)
+            ax.plot(vv, fit, color=color, lw=1)
+            top = max(top, float(fit.max()))
         if v_exp:
-            ax.axvline(v_exp, color="k", ls="--", lw=0.8, label="experiment")
-        ax.set_ylim(-0.02, max(0.3, 0.5 * float(np.ptp(e))) if np.ptp(e) > 0 else 0.3)
+            ax.axvline(v_exp, color="k", ls="--", lw=0.8, label=f"experiment: {v_exp:.2f} Å³")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(-0.1 * top, 2.0 * top if top > 0 else 0.3)
         ax.set_xlabel("V per formula unit (Å³)")
         ax.set_ylabel("E − E0 (eV per formula unit)")
-        ax.set_title(f"{phase}: V0 {r['v0_A3_per_fu']:.2f} Å³, B0 {r['b0_GPa']:.0f} GPa", fontsize=8)
+        ax.set_title(phase, fontsize=9)
         ax.legend(fontsize=6)
     return save_png(fig, png)
 
@@ -255,7 +266,10 @@ def markdown(doc: dict) -> str:
     lines = [f"# Validation of {m['name']} ({doc['suite']} suite)", "",
              f"Model: `{m.get('path') or m['name']}` (sha256 {str(m.get('sha256'))[:12]}). Reference method: "
              f"{ref['method']} ({ref['status']}; {ref['path']}). Wall time {doc['seconds']:.0f} s on "
-             f"{doc['config']['workers']} worker(s), engine {doc['config']['engine']}.", "",
+             f"{doc['config']['workers']} worker(s), engine {doc['config']['engine']}; the units took "
+             f"{doc.get('unit_seconds', 0):.0f} s of worker time"
+             + (f" ({len(doc['cached_units'])} cached from an earlier run)" if doc.get("cached_units") else "")
+             + ".", "",
              f"**Verdict:** {verdict_line(doc)}", "", markdown_table(doc["rows"]), "",
              "Phases: " + "; ".join(f"{p}: {'PASS' if v['passed'] else 'FAIL' if v['passed'] is False else 'n/a'}"
                                     + (f" (failed: {', '.join(v['failed'])})" if v['failed'] else "")

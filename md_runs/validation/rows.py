@@ -119,7 +119,7 @@ def stability_rows(results: list[dict], ref, tol) -> list[Row]:
                           bool(c["lindemann"] <= tol.max_lindemann), f"<= {tol.max_lindemann:g}"))
         rows.append(limit("stability", phase, f"{label}: volume drift (last half)", "rel", r["volume_drift_rel"],
                           bool(abs(r["volume_drift_rel"]) <= tol.max_volume_drift_rel),
-                          f"|drift| <= {tol.max_volume_drift_rel * 100:g} %",
+                          f"drift within ±{tol.max_volume_drift_rel * 100:g} %",
                           f"volume {r['volume_change_rel'] * 100:+.1f} % from the start"))
         rows.append(compare("stability", phase, f"{label}: mean density", "g/cm³", r.get("density_g_cm3"),
                             experiment=_value(ref.experiment(phase, "density_g_cm3")), against="experiment",
@@ -215,11 +215,11 @@ def surface_rows(results: dict[str, dict], ref, tol) -> list[Row]:
 def reactive_rows(r: dict, tol) -> list[Row]:
     t = r.get("temperature_K")
     if r.get("note") and "stopped" not in r:
-        return [limit("reactive", "interface", f"Li(100)|LiPF6/EC {t:g} K: monitors", "ps", None, None,
+        return [limit("reactive", "interface", f"Li(100) + 1 M LiPF6/EC {t:g} K: monitors", "ps", None, None,
                       "no monitor trips", r["note"])]
     done = r.get("time_ps_done", 0.0)
     stop = r.get("stopped")
-    rows = [limit("reactive", "interface", f"Li(100)|LiPF6/EC {t:g} K, {r['time_ps_requested']:g} ps: monitors",
+    rows = [limit("reactive", "interface", f"Li(100) + 1 M LiPF6/EC {t:g} K, {r['time_ps_requested']:g} ps: monitors",
                   "ps done", done, stop is None and done >= 0.999 * r["time_ps_requested"], "no monitor trips",
                   stop or "")]
     if r.get("mean_temperature_K") is not None:

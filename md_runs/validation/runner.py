@@ -82,8 +82,9 @@ def _settings_hash(cfg: ValidationConfig, check: str, reference: str | None = No
     data = {"engine": cfg.engine, "seed": cfg.seed, "settings": section.model_dump(mode="json") if section else None}
     if reference:
         data["reference_values_computed"] = reference
-    if check == "stability":
+    if check == "stability":  # the verdict is made inside the unit; v2: crystallinity in a re-based cell
         data["tolerances"] = cfg.tolerances.model_dump(mode="json")
+        data["crystallinity_version"] = 3  # 2: re-based cells; 3: one site per anion (C of CO3)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -209,7 +210,7 @@ def run_units(model: ModelSpec, cfg: ValidationConfig, out: Path, reference_path
     for unit in units:
         data = cached(unit)
         if data is not None:
-            results[unit.id] = {**data["result"], "seconds": data.get("seconds", 0.0)}
+            results[unit.id] = {**data["result"], "seconds": data.get("seconds", 0.0), "cached": True}
             progress(f"{unit.id}: done already ({data.get('seconds', 0):.0f} s earlier)")
         else:
             todo.append(unit)
