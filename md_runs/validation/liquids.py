@@ -3,7 +3,8 @@ the Li+ coordination number.
 
 Boxes come from :func:`md_runs.builders.electrolyte_box` (packmol) at the experimental density.
 The density is the mean over the last ``average_fraction`` of the run; when the volume still
-drifts there by more than 2 % the density row is inconclusive (the run was too short), not a pass.
+drifts there by more than 2 %, or the run is shorter than two barostat times (1 ps), the density
+row is inconclusive (the run was too short), not a pass.
 The Li-O g(r) is averaged over the same frames; the coordination number counts O within the
 first minimum after the first peak (2.6 Å when there is no clear minimum).
 """
@@ -25,6 +26,8 @@ LIQUIDS = {
 }
 #: a density whose volume changes by more than this over the averaging window is not equilibrated
 EQUILIBRATED_DRIFT = 0.02
+#: barostat time; a run shorter than two of them cannot have found its density, drift or not
+PDAMP_FS = 500.0
 DEFAULT_LI_O_CUTOFF = 2.6
 
 
@@ -74,7 +77,7 @@ def run_liquid(model: ModelSpec, system: str, settings, folder: Path, engine: st
     atoms.info.clear()
     res = run_npt(atoms, model, name=system, temperature_K=temperature, time_ps=settings.time_ps,
                   timestep_fs=settings.timestep_fs, frame_ps=settings.frame_ps, folder=folder / system,
-                  cell="hydrostatic", engine=engine, seed=seed, minimise_steps=100, pdamp_fs=500.0)
+                  cell="hydrostatic", engine=engine, seed=seed, minimise_steps=100, pdamp_fs=PDAMP_FS)
     out: dict = {"system": system, "temperature_K": temperature, "molecules": counts, "n_atoms": len(atoms),
                  "start_density_g_cm3": float(atoms.get_masses().sum() / atoms.get_volume() * AMU_A3_TO_G_CM3),
                  "engine": res.engine, "stopped": res.stopped, "ensemble": res.meta.get("ensemble"),
@@ -91,7 +94,8 @@ def run_liquid(model: ModelSpec, system: str, settings, folder: Path, engine: st
     t, v = times[window], vols[window]
     drift = float(np.polyfit(t, v, 1)[0] * np.ptp(t) / v.mean()) if np.ptp(t) > 0 else 0.0
     out.update(time_ps_done=float(times[-1]), density_g_cm3=float(mass / v.mean() * AMU_A3_TO_G_CM3),
-               volume_drift_rel=drift, equilibrated=bool(abs(drift) <= EQUILIBRATED_DRIFT),
+               volume_drift_rel=drift,
+               equilibrated=bool(abs(drift) <= EQUILIBRATED_DRIFT and times[-1] >= 2 * PDAMP_FS / 1000.0),
                traces={"time_ps": times.tolist(),
                        "density_g_cm3": (mass / vols * AMU_A3_TO_G_CM3).tolist()})
     if "Li" in atoms.get_chemical_symbols():

@@ -223,7 +223,7 @@ class ReferenceSettings(StrictModel):
     relax_fmax: float = Field(0.05, gt=0)
     relax_steps: int = Field(100, ge=1)
     tasks: list[str] = Field(default_factory=lambda: [
-        "eos:LiF", "eos:Li2O", "eos:Li", "migration:vacancy", "migration:interstitial", "eos:Li2CO3",
+        "eos:LiF", "eos:Li2O", "migration:vacancy", "migration:interstitial", "eos:Li", "eos:Li2CO3",
         "surface:100", "surface:110", "adsorption:EC_Li100"])
 
 
