@@ -272,7 +272,7 @@ LJ = {"epsilon": 0.1, "rc": 7.0, "smooth": True, "ro": 6.0}
 
 def _reference_from(tmp_path: Path, sigma: float) -> Path:
     """A reference file whose 'reference method' is Lennard-Jones (through the recompute path)."""
-    from md_runs.validation.reference import ReferenceSettings, recompute
+    from md_runs.validation.recompute import ReferenceSettings, recompute
 
     settings = ReferenceSettings(tasks=["eos:LiF", "eos:Li"], eos_tiling={"LiF": (1, 1, 1), "Li": (2, 2, 2)},
                                  eos_search_volume_ratio=(0.5, 3.0), eos_search_points=9)

@@ -31,7 +31,7 @@ def recompute_reference(cfg, out: Path, work: Optional[Path], oracle: Optional[P
                         electronic_temperature: Optional[float], only: list[str] | None) -> Path:
     """Compute the reference method's numbers into ``out`` (resumable)."""
     from active_learning.reference_calculator import DATASET_V2, read_oracle_settings, tblite_factory
-    from md_runs.validation.reference import recompute
+    from md_runs.validation.recompute import recompute
 
     oracle_path = oracle if oracle is not None else DATASET_V2 / "oracle.yaml"
     if oracle is not None and not oracle.is_file():

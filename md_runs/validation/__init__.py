@@ -65,8 +65,10 @@ def cannot_establish(cfg: ValidationConfig) -> list[str]:
 
 
 def _n_atoms(s) -> list[int]:
+    import numpy as np
+
     per = {"LiF": 8, "Li2O": 12, "Li2CO3": 24}
-    return [per[p] * int(__import__("numpy").prod(s.repeat.get(p, (2, 2, 2)))) for p in s.phases] or [0]
+    return [per[p] * int(np.prod(s.repeat.get(p, (2, 2, 2)))) for p in s.phases] or [0]
 
 
 def validate_model(model: ModelSpec | str, out: str | Path, cfg: ValidationConfig | None = None, *,
@@ -109,7 +111,7 @@ def validate_model(model: ModelSpec | str, out: str | Path, cfg: ValidationConfi
     tol = cfg.tolerances
     rows: list[W.Row] = []
     rows += W.eos_rows(eos, ref, tol)
-    rows += W.stability_rows([r for r in stability if "error" not in r] , ref, tol)
+    rows += W.stability_rows([r for r in stability if "error" not in r], ref, tol)
     rows += [W.limit("stability", k.split(":")[1], k, "", "failed", False, "completes", v["error"])
              for k, v in results.items() if k.startswith("stability:") and "error" in v]
     rows += W.liquid_rows({k: v for k, v in liquids.items() if "error" not in v}, ref, tol)

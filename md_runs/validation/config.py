@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from md_runs.validation.reference import ReferenceSettings
+from md_runs.validation.recompute import ReferenceSettings
 from mlip.config import StrictModel, validate
 
 CheckName = Literal["eos", "stability", "liquids", "migration", "surfaces", "reactive"]
