@@ -434,6 +434,7 @@ def test_model_devi_out_of_a_committee_matches_ase(plugin, lmp_models, tmp_path)
         assert devi["max_devi_f"][k] > devi["min_devi_f"][k] > 0
 
 
+@pytest.mark.slow
 def test_model_devi_is_the_same_on_two_mpi_ranks(plugin, lmp_models, tmp_path):
     """The max/min/avg reductions of model_devi.out over ranks: 2 ranks (graph through ghosts)
     write what 1 rank (graph over periodic images) writes, NULL-free committee run."""
