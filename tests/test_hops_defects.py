@@ -94,7 +94,7 @@ def test_equilibrium_concentration_is_arrhenius():
 def test_defect_run_analysis_counts_the_interstitial_hops_and_scales_d(tmp_path):
     """A synthetic LiF interstitial run: the extra Li hops 24 times between neighbouring
     tetrahedral holes (a/2 apart) while every atom vibrates; the analysis finds 24 hops and
-    reports D_d = D* N_Li / n_d."""
+    reports D_d = D* N_Li / n_d; its density counts 32 LiF (the interstitial aside)."""
     import json
 
     from ase.io import write
@@ -136,7 +136,12 @@ def test_defect_run_analysis_counts_the_interstitial_hops_and_scales_d(tmp_path)
                                 formula_unit="LiF",
                                 provenance={"defect": "interstitial", "n_defects": 1, "repeat": [2, 2, 2]}))
     write(run / "trajectory.extxyz", frames)
+    (run / "equilibration").mkdir()  # an NPT equilibration: the density counts the host's formula units
+    (run / "equilibration" / "thermo.csv").write_text(
+        "time_ps,volume_A3\n" + "".join(f"{0.1 * i:.1f},{8 * a**3 * (1 + 0.001 * np.sin(i)):.4f}\n" for i in range(20)))
     analyze(run, config=AnalysisConfig(mcmc_samples=200))
+    dens = json.loads((run / "analysis" / run.name / "density.json").read_text())["quantities"]
+    assert dens["partial_molar_volume"]["meta"]["formula_units"] == 32  # Li33F32: 32 LiF and the interstitial
     doc = json.loads((run / "analysis" / run.name / "defect_transport.json").read_text())
     q = doc["quantities"]["li_interstitial_diffusivity"]
     assert q["meta"]["n_hops"] == 24 and q["meta"]["enough_hops"] is True

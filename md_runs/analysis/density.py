@@ -18,6 +18,7 @@ from md_runs.analysis.config import AnalysisConfig
 from md_runs.analysis.plotting import figure, save_png
 from md_runs.analysis.result import AnalysisResult, Quantity
 from md_runs.trajectory import Run, read_thermo_csv
+from md_runs.builders.defects import LI_EXCESS
 from mlip.errors import UserError
 
 AMU_KG = 1.66053906660e-27
@@ -27,13 +28,16 @@ EQUILIBRATION_THERMO = Path("equilibration") / "thermo.csv"
 EQUILIBRATED_VOLUME_CHANGE = 0.01
 
 
-def formula_units(symbols: list[str], formula_unit: str, where: str) -> int:
-    """How many ``formula_unit`` the composition holds (an error if it is not a whole multiple)."""
+def formula_units(symbols: list[str], formula_unit: str, where: str, li_excess: int = 0) -> int:
+    """How many ``formula_unit`` the composition holds (an error if it is not a whole multiple),
+    ``li_excess`` Li atoms of a point defect aside (+1 for an interstitial, -1 for a vacancy)."""
     try:
         unit = Formula(formula_unit).count()
     except ValueError:
         raise UserError(f"formula_unit {formula_unit!r} is not a chemical formula", where) from None
     have = Counter(symbols)
+    if li_excess:
+        have["Li"] -= li_excess
     ratios = {el: have.get(el, 0) / n for el, n in unit.items()}
     n_fu = min(ratios.values())
     if n_fu < 1 or any(abs(r - n_fu) > 1e-9 for r in ratios.values()):
@@ -65,7 +69,10 @@ def density_result(run: Run, config: AnalysisConfig, png: Path) -> AnalysisResul
     method = "NPT mean volume" if np.ptp(vol) > 0 else "fixed volume (the equilibration was not NPT)"
     quantities: dict = {"density": Quantity(rho, rho * v_err / v_mean, "kg/m3", method, dict(meta))}
     if run.info.formula_unit:
-        n_fu = formula_units(atoms.get_chemical_symbols(), run.info.formula_unit, str(run.path))
+        # a defect run's cell is its host crystal plus (or minus) the defect's Li
+        defect = run.info.provenance.get("defect")
+        excess = LI_EXCESS.get(str(defect), 0) * int(run.info.provenance.get("n_defects", 1)) if defect else 0
+        n_fu = formula_units(atoms.get_chemical_symbols(), run.info.formula_unit, str(run.path), excess)
         vm = v_mean * 1e-30 * NA / n_fu
         meta["formula_unit"] = run.info.formula_unit
         quantities["partial_molar_volume"] = Quantity(vm, vm * v_err / v_mean, "m3/mol", "V N_A / n_formula_units",

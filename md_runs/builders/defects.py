@@ -26,6 +26,8 @@ Defect = Literal["vacancy", "interstitial", "frenkel"]
 #: thresholds (Å) for pairs involving the defect's atom: an unrelaxed interstitial sits close
 DEFECT_MIN_DISTANCE = {"Li-Li": 1.6, "F-Li": 1.3, "Li-O": 1.3}
 GRID_PER_A = 6  # grid points per Å along each cell vector when looking for holes
+#: Li atoms a defect adds to its host crystal (a supercell with it holds host + this many Li)
+LI_EXCESS = {"vacancy": -1, "interstitial": 1, "frenkel": 0}
 
 
 def interstitial_sites(unit: Atoms, tol: float = 0.05) -> np.ndarray:
@@ -103,4 +105,4 @@ def sei_defect(
     return finish(atoms, f"sei_defect({name}, {defect})")
 
 
-__all__ = ["Defect", "interstitial_sites", "sei_defect", "supercell_interstitial_sites"]
+__all__ = ["LI_EXCESS", "Defect", "interstitial_sites", "sei_defect", "supercell_interstitial_sites"]
