@@ -7,12 +7,13 @@ Errors a user can fix are raised as ``UserError`` and printed by the app as one 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 import yaml
+from pydantic import Field
 
-from mlip.cli_options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt
+from mlip.cli_options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt, VirialsKeyOpt
 from mlip.data.keys import LabelKeys, key_overrides
 from mlip.errors import UserError
 from mlip.utils import check_writable
@@ -42,6 +43,7 @@ def train(
     energy_key: Optional[str] = EnergyKeyOpt,
     forces_key: Optional[str] = ForcesKeyOpt,
     stress_key: Optional[str] = StressKeyOpt,
+    virials_key: Optional[str] = VirialsKeyOpt,
 ) -> None:
     """Train a potential from a YAML config; writes checkpoints, metrics.csv, plots and summary.json."""
     from mlip.train.config import load_train_config
@@ -51,7 +53,7 @@ def train(
                        ("max_epochs", max_epochs), ("max_time_minutes", max_time), ("seed", seed)):
         if value is not None:
             overrides[key] = value
-    for key, value in key_overrides(energy_key, forces_key, stress_key).items():
+    for key, value in key_overrides(energy_key, forces_key, stress_key, virials_key).items():
         overrides[f"data.{key}"] = value
     cfg = load_train_config(config, overrides)
     check_writable(cfg.out_dir, folder=True, what="out_dir")
@@ -72,23 +74,36 @@ def train(
     run(cfg, resume=resume)
 
 
+class EvalConfig(LabelKeys):
+    """``seimlip eval --config``: the label keys (as in a training config's ``data:``) and the
+    evaluation settings; a flag given on the command line wins."""
+
+    batch_size: int = Field(16, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    prediction_prefix: str = Field("seimlip_", description="key prefix of the predictions in --predictions")
+
+
 def evaluate(
     model: str = typer.Argument(..., help="checkpoint, deployed model file, or a shipped model's name"),
     data: Path = typer.Argument(..., help="labelled frames: extxyz(.gz), ase.db, folder, ..."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics here"),
     force: bool = typer.Option(False, "--force", help="replace an existing --json or --predictions file"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for parity PNGs (default: beside --json)"),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML with energy_key, ..., batch_size, "
+                                          "device, prediction_prefix (flags win)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="frames per batch (default 16)"),
+    device: Optional[str] = typer.Option(None, help="auto (default), cpu or cuda"),
     uncertainty: bool = typer.Option(False, "--uncertainty", help="also calibrate the model's uncertainty "
                                      "(committee or readout heads): calibration.json + calibration.png"),
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="write the frames with the "
                                                "predictions (and uncertainties) here, extxyz(.gz)"),
-    prediction_prefix: str = typer.Option("seimlip_", "--prediction-prefix", help="key prefix of the "
-                                          "predictions in --predictions (labels go under REF_*)"),
+    prediction_prefix: Optional[str] = typer.Option(None, "--prediction-prefix", help="key prefix of the "
+                                                    "predictions in --predictions (default seimlip_; labels "
+                                                    "go under REF_*)"),
     energy_key: Optional[str] = EnergyKeyOpt,
     forces_key: Optional[str] = ForcesKeyOpt,
     stress_key: Optional[str] = StressKeyOpt,
+    virials_key: Optional[str] = VirialsKeyOpt,
 ) -> None:
     """Energy/force/stress MAE and RMSE of MODEL on DATA, overall and per config_type."""
     from rich.console import Console
@@ -99,10 +114,12 @@ def evaluate(
     from mlip.train.distributed import pick_device
     from mlip.train.plots import parity_plots
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise UserError(f"--device must be auto, cpu or cuda, got {device!r}")
-    if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+    from mlip.config import load_config
+
+    cfg = load_config(EvalConfig, config, {"batch_size": batch_size, "device": device,
+                                           "prediction_prefix": prediction_prefix,
+                                           **key_overrides(energy_key, forces_key, stress_key, virials_key)})
+    batch_size, device, prediction_prefix = cfg.batch_size, cfg.device, cfg.prediction_prefix
     if json_out is not None:
         check_writable(json_out, overwrite=force is True, what="--json")
     if predictions is not None:
@@ -119,7 +136,7 @@ def evaluate(
         from mlip.uncertainty import uncertainty_calculator
 
         calibrated = uncertainty_calculator(model, device=str(dev))
-    frames = read_frames(data, keys=LabelKeys(**key_overrides(energy_key, forces_key, stress_key)))
+    frames = read_frames(data, keys=cfg.label_keys())
     if not frames:
         raise UserError("no frames to evaluate on", str(data))
     check_eval_frames(frames, getattr(potential, "species", None))

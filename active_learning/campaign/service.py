@@ -36,13 +36,16 @@ def load_campaign(campaign_dir: str | os.PathLike) -> tuple[CampaignConfig, Camp
     return cfg, CampaignStore(url, create=False, where=None if cfg.store_url is None else f"{path}: store_url")
 
 
-def _read_config(config: dict | str | os.PathLike) -> CampaignConfig:
+def _read_config(config: dict | str | os.PathLike, overrides: dict[str, Any] | None = None) -> CampaignConfig:
     if isinstance(config, dict):
-        return validate(CampaignConfig, config, "campaign config").resolve_paths(Path.cwd())
-    path = Path(config)
-    if not path.is_file():
-        raise UserError("campaign config not found", str(path))
-    return validate(CampaignConfig, read_yaml(path), str(path)).resolve_paths(path.resolve().parent)
+        data, where, base = dict(config), "campaign config", Path.cwd()
+    else:
+        path = Path(config)
+        if not path.is_file():
+            raise UserError("campaign config not found", str(path))
+        data, where, base = read_yaml(path), str(path), path.resolve().parent
+    data.update(overrides or {})
+    return validate(CampaignConfig, data, where).resolve_paths(base)
 
 
 def _initial_frames(cfg: CampaignConfig) -> list[Atoms]:
@@ -124,12 +127,13 @@ def _check_first_split(cfg: CampaignConfig, frames: list[Atoms], where: str) -> 
                         "(initial_max_frames) or change val_fraction", where)
 
 
-def init_campaign(config: dict | str | os.PathLike, campaign_dir: str | os.PathLike) -> Path:
-    """Create a campaign folder from a config (mapping or YAML path); returns the folder. Nothing
-    is left behind when it fails."""
+def init_campaign(config: dict | str | os.PathLike, campaign_dir: str | os.PathLike,
+                  overrides: dict[str, Any] | None = None) -> Path:
+    """Create a campaign folder from a config (mapping or YAML path, ``overrides`` on top); returns
+    the folder. Nothing is left behind when it fails."""
     import shutil
 
-    cfg = _read_config(config)
+    cfg = _read_config(config, overrides)
     where = "campaign config" if isinstance(config, dict) else str(config)
     out = Path(campaign_dir)
     if (out / CONFIG_NAME).exists():

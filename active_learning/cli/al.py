@@ -16,6 +16,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from mlip.cli_options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt, VirialsKeyOpt
 from mlip.errors import UserError
 from mlip.utils import check_writable
 
@@ -27,14 +28,20 @@ console = Console() if sys.stdout.isatty() else Console(width=180)  # logs and p
 def init(
     campaign: Path = typer.Argument(..., help="campaign folder to create"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="campaign YAML (default: the shipped quick one)"),
+    energy_key: Optional[str] = EnergyKeyOpt,
+    forces_key: Optional[str] = ForcesKeyOpt,
+    stress_key: Optional[str] = StressKeyOpt,
+    virials_key: Optional[str] = VirialsKeyOpt,
 ) -> None:
-    """Create a campaign folder from a YAML config (resolved into CAMPAIGN/campaign.yaml)."""
+    """Create a campaign folder from a YAML config (resolved into CAMPAIGN/campaign.yaml); the key
+    flags name the labels of initial_data and test_data (they override the YAML's energy_key, ...)."""
     from active_learning.campaign import init_campaign
+    from mlip.data.keys import key_overrides
 
     if config is None:
         config = Path(__file__).resolve().parent.parent / "configs" / "campaign_quick.yaml"
     check_writable(campaign, folder=True, what="campaign folder")
-    out = init_campaign(config, campaign)
+    out = init_campaign(config, campaign, key_overrides(energy_key, forces_key, stress_key, virials_key))
     console.print(f"campaign initialised in {out} (next: seimlip al run {out})")
 
 

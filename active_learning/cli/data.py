@@ -10,7 +10,7 @@ from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
-from mlip.cli_options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt
+from mlip.cli_options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt, VirialsKeyOpt
 from mlip.config import dump_config, load_config
 from mlip.data.keys import LabelKeys, key_overrides
 from mlip.data.readers import read_frames, write_frames
@@ -55,11 +55,12 @@ def stats(
     energy_key: Optional[str] = EnergyKeyOpt,
     forces_key: Optional[str] = ForcesKeyOpt,
     stress_key: Optional[str] = StressKeyOpt,
+    virials_key: Optional[str] = VirialsKeyOpt,
 ) -> None:
     """Counts per config_type, energy/force distributions and reference energies; fails on any invalid frame."""
     if json_out:
         check_writable(json_out, overwrite=force, what="--json")
-    cfg = load_config(StatsConfig, config, key_overrides(energy_key, forces_key, stress_key))
+    cfg = load_config(StatsConfig, config, key_overrides(energy_key, forces_key, stress_key, virials_key))
     frames = _read_valid(data, cfg.species, cfg.label_keys())
     st = dataset_statistics(frames, cfg.species, cfg.e0_method, cfg.isolated_energies)
     table = Table(title=f"{data}: {st.n_frames} frames, {st.n_atoms} atoms")
@@ -104,11 +105,12 @@ def split(
     energy_key: Optional[str] = EnergyKeyOpt,
     forces_key: Optional[str] = ForcesKeyOpt,
     stress_key: Optional[str] = StressKeyOpt,
+    virials_key: Optional[str] = VirialsKeyOpt,
 ) -> None:
     """Reproducible train/val/test split, stratified by config_type."""
     check_writable(out, folder=True, what="--out")
     cfg = load_config(SplitConfig, config, {"seed": seed, "fractions": fractions,
-                                            **key_overrides(energy_key, forces_key, stress_key)})
+                                            **key_overrides(energy_key, forces_key, stress_key, virials_key)})
     frames = _read_valid(data, cfg.species, cfg.label_keys())
     parts = stratified_split(frames, cfg.fractions, cfg.seed)
     suffix = ".extxyz.gz" if cfg.compress else ".extxyz"

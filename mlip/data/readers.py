@@ -4,7 +4,8 @@ folder, or any format ``ase.io`` reads (VASP OUTCAR/vasprun.xml, CP2K, Quantum E
 Every reader returns ``ase.Atoms`` with labels under fixed keys, whatever the source format put
 them in: ``info["energy"]`` (eV), ``arrays["forces"]`` (eV/Å, [N,3]), ``info["stress"]`` (Voigt 6,
 eV/Å^3, ASE sign) and ``info["config_type"]`` (default ``"default"``). No calculator is attached.
-MACE's ``REF_energy``/``REF_forces``/``REF_stress`` are read when the plain keys are absent, and
+MACE's ``REF_energy``/``REF_forces``/``REF_stress`` are read when the plain keys are absent, a
+virial (``virial``, MACE's ``REF_virials``; virial = -stress * V) when no stress is found, and
 any other keys through :class:`mlip.data.keys.LabelKeys` (``energy_key``, ...).
 """
 
@@ -33,9 +34,10 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def normalise_labels(atoms: Atoms, keys: LabelKeys | None = None) -> Atoms:
-    """Move labels from a SinglePointCalculator, ``REF_*`` or the keys ``keys`` names to the fixed keys."""
-    apply_label_keys(atoms, keys)
+def normalise_labels(atoms: Atoms, keys: LabelKeys | None = None, where: str | None = None) -> Atoms:
+    """Move labels from a SinglePointCalculator, ``REF_*``, a virial or the keys ``keys`` names to
+    the fixed keys (``where`` names the frame in errors)."""
+    apply_label_keys(atoms, keys, where)
     atoms.info.setdefault("config_type", "default")
     atoms.info["config_type"] = str(atoms.info["config_type"])
     return atoms
@@ -78,8 +80,8 @@ def _read_file(path: Path, index: str | int | slice = ":", keys: LabelKeys | Non
     if not frames:
         raise UserError("holds no frames", str(path))
     for i, atoms in enumerate(frames):
-        normalise_labels(atoms, keys)
         atoms.info["_source"] = f"{path}#{i}"
+        normalise_labels(atoms, keys, atoms.info["_source"])
     return frames
 
 
