@@ -132,8 +132,16 @@ def export_section(report: Report, record: dict) -> None:
                "in sei.json, in the PyBaMM check and here.")
         return
     doc = _json(record["export"])
-    rows = [[name, u.get("mean"), u.get("std"), u.get("unit", "")] for name, u in doc.get("uncertainty", {}).items()]
-    s.table(["PyBaMM parameter", "mean", "std", "unit"], rows)
+    judged = doc.get("plausibility", {})
+    rows = [[name, u.get("mean"), u.get("std"), u.get("unit", ""), judged.get(name, {}).get("base_value"),
+             "-".join(f"{v:.2g}" for v in judged.get(name, {}).get("plausible_range") or [] if v is not None),
+             {True: "yes", False: "NO"}.get(judged.get(name, {}).get("plausible"), "-")]
+            for name, u in doc.get("uncertainty", {}).items()]
+    s.text(f"Each value beside {doc.get('base')}'s and a plausible range from the SEI-modelling literature "
+           "(md_runs/export/plausibility.py); one outside its range or more than three orders of magnitude from "
+           f"{doc.get('base')} carries a WARNING.")
+    s.table(["PyBaMM parameter", "mean", "std", "unit", doc.get("base", "base set"), "plausible range", "plausible"],
+            rows)
     warned = [[name, note] for name, u in doc.get("uncertainty", {}).items()
               for note in u.get("provenance", {}).get("notes", []) if note.startswith(("WARNING", "UNVALIDATED"))]
     if warned:

@@ -62,12 +62,20 @@ def pybamm_export(
     path = write_export(doc, out, bpx)
     dump_config(cfg, path.with_name(path.stem + ".config.yaml"))
     table = Table(title=f"{path} (on {doc['base']}, SEI option: {doc['sei_option']})")
-    for col in ("PyBaMM parameter", "mean", "std", "method"):
+    for col in ("PyBaMM parameter", "mean", "std", f"{doc['base']}", "plausible range", "method"):
         table.add_column(col)
+    judged = doc.get("plausibility", {})
     for name, e in doc["uncertainty"].items():
         std = "-" if e["std"] is None else f"{e['std']:.3g}"
-        table.add_row(Text(name), f"{e['mean']:.4g}", std, Text(e["provenance"]["method"][:60]))
+        j = judged.get(name, {})
+        base_v = "-" if j.get("base_value") is None else f"{j['base_value']:.3g}"
+        lo, hi = j.get("plausible_range") or (None, None)
+        span = "-" if lo is None else f"{lo:.2g}-{hi:.2g}"
+        mean = Text(f"{e['mean']:.4g}", style="bold red" if j.get("plausible") is False else "")
+        table.add_row(Text(name), mean, std, base_v, span, Text(e["provenance"]["method"][:50]))
     console.print(table)
+    for w in (v["warning"] for v in judged.values() if v.get("warning")):
+        console.print(Text(w, style="yellow"), highlight=False)
     console.print(f"not provided ({len(doc['not_provided'])}): " + "; ".join(doc["not_provided"]),
                   highlight=False, markup=False)
     if bpx is not None:

@@ -110,7 +110,7 @@ def test_reduced_quickstart_interrupted_and_resumed(tmp_path):
     assert campaign["oracle_calls"] <= REDUCED["campaign"]["selection"]["budget"]
     from md_runs.trajectory import read_run
 
-    run = read_run(json.loads((steps / "sei_formation.json").read_text())["runs"][0])
+    run = read_run(out / json.loads((steps / "sei_formation.json").read_text())["runs"][0])  # records are relative
     steps_seen = [f.info["timestep"] for f in run.frames]
     assert steps_seen == sorted(set(steps_seen)) and len(steps_seen) == 100 // 5 + 1
 
@@ -128,6 +128,12 @@ def test_reduced_quickstart_interrupted_and_resumed(tmp_path):
         assert (out / rel).is_file(), rel
     export = json.loads((out / "export" / "sei.json").read_text())
     assert export["parameters"]["SEI lithium interstitial diffusivity [m2.s-1]"] > 0
+    # the interstitial's own diffusivity and equilibrium concentration, each judged against OKane2022
+    d_li = export["uncertainty"]["SEI lithium interstitial diffusivity [m2.s-1]"]["provenance"]
+    assert d_li["quantity"] == "li_interstitial_diffusivity"
+    c_li = export["uncertainty"]["Lithium interstitial reference concentration [mol.m-3]"]["provenance"]
+    assert c_li["quantity"] == "li_interstitial_concentration"
+    assert set(export["plausibility"]) == set(export["uncertainty"])
     assert "SEI open-circuit potential [V]" in export["not_provided"] or export["not_provided"]
     assert "seimlip quickstart --scale production" in md
 

@@ -153,7 +153,7 @@ def test_neb_reproduces_the_bridge_barrier_of_an_adatom_hop_on_al100():
     from ase.constraints import FixAtoms, FixedLine
     from ase.optimize import BFGS
 
-    from md_runs.validation.migration import neb
+    from md_runs.analysis.migration import neb
 
     slab = fcc100("Al", size=(2, 2, 3), vacuum=6.0)
     slab.pbc = True

@@ -128,7 +128,8 @@ def analyze(root: str | Path, out: str | Path | None = None, config: AnalysisCon
                 by_system.setdefault((run.info.system, "li_diffusivity"), []).append((d, str(run.path)))
             if kind == "defect_transport":  # the defect's own D(T): what an interstitial SEI model grows by
                 for qname, q in result.quantities.items():
-                    by_system.setdefault((run.info.system, qname), []).append((q, str(run.path)))
+                    if qname.endswith("_diffusivity"):  # the concentration's T dependence is E_f's, not fitted
+                        by_system.setdefault((run.info.system, qname), []).append((q, str(run.path)))
     for (system, quantity), points in by_system.items():
         temps = {q.meta["temperature_K"] for q, _ in points}
         usable = [(q, p) for q, p in points if q.mean > 0 and q.std is not None]

@@ -59,14 +59,46 @@ def defect_transport_result(run, diffusion: AnalysisResult, png: Path) -> Analys
     if not hops.enough:
         meta["warning"] = (f"only {hops.n_hops} hops in {duration_ps:g} ps (< {MIN_HOPS}): the defect "
                            "diffusivity is not statistically reliable; run longer or hotter (below melting)")
+    energetics = _energetics(run)
+    tst = (energetics or {}).get("hop_tst")
+    if tst and kind == "interstitial":  # the NEB/TST cross-check (and fallback) at this temperature
+        from md_runs.analysis.defect_tst import hop_tst_from_dict
+
+        meta["tst"] = {**tst, "diffusivity_at_T": hop_tst_from_dict(tst).diffusivity(t)}
     q = Quantity(d_star.mean * factor, None if d_star.std is None else d_star.std * factor, "m2/s",
                  f"D_d = D* N_Li / n_d (tracer MSD of all {len(li)} Li, kinisi; {n_def} {kind})", meta)
+    quantities = {f"li_{kind}_diffusivity": q}
+    if energetics and kind == "interstitial":
+        quantities["li_interstitial_concentration"] = _concentration(energetics["formation"], t, phase)
     _plot(hops, run, png)
-    return AnalysisResult(kind="defect_transport", quantities={f"li_{kind}_diffusivity": q},
+    return AnalysisResult(kind="defect_transport", quantities=quantities,
                           tables={"hops_per_atom": {"atom": li.tolist(), "hops": hops.hops_per_atom}},
                           provenance={"run": str(run.path), "capture_radius_A": capture, "n_sites": len(sites),
                                       "events": hops.as_dict()["events"][:200]},
                           plots=[png.name])
+
+
+def _energetics(run) -> dict | None:
+    """The run's ``defect_energetics.json`` (written by the protocol), or None."""
+    from md_runs.analysis.defects import ENERGETICS_FILE, ENERGETICS_SCHEMA
+    from mlip.utils import read_json_document
+
+    path = run.path / ENERGETICS_FILE
+    return read_json_document(path, "defect energetics", ENERGETICS_SCHEMA) if path.is_file() else None
+
+
+def _concentration(formation: dict, t: float, phase: str) -> Quantity:
+    """The equilibrium interstitial concentration at the run's temperature (inputs in meta, so the
+    export re-evaluates it at its reference temperature)."""
+    from md_runs.analysis.defects import K_B_EV, equilibrium_concentration
+
+    e_f, e_std, n = formation["formation_energy_ev"], formation.get("formation_energy_std_ev"), formation["site_density_m3"]
+    c = equilibrium_concentration(e_f, t, n)
+    std = None if e_std is None else c * float(np.sqrt(np.expm1((e_std / (K_B_EV * t)) ** 2)))
+    return Quantity(c, std, "mol/m3", "n_sites/V exp(-E_f/k_B T)/N_A (relaxed supercells, same model)",
+                    {"temperature_K": t, "region": "sei", "phase": phase, "formation_energy_eV": e_f,
+                     "formation_energy_std_eV": e_std, "site_density_m3": n, "mu_li_eV": formation.get("mu_li_ev"),
+                     "approximations": formation.get("approximations")})
 
 
 def _plot(hops, run, png: Path) -> None:

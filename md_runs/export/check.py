@@ -230,6 +230,9 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
                 f"({r['termination']})" for r in results if r["cycles_completed"] < cycles]
     warnings += [f"UNVALIDATED parameter '{name}': {'; '.join(why)} (exported with --allow-unvalidated)"
                  for name, why in (doc.get("validation") or {}).get("unvalidated", {}).items()]
+    from md_runs.export.plausibility import warnings_of
+
+    warnings += warnings_of(doc.get("plausibility") or {})
     nominal = float(base_parameter_values(doc["base"])["Nominal cell capacity [A.h]"])
     lost = results[0]["sei_capacity_loss_Ah"][-1]
     if lost > 0.2 * nominal:

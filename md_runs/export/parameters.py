@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from md_runs.export import names as N
+from md_runs.export.defect_params import (defect_conductivity, interstitial_concentration, too_few_hops_everywhere,
+                                          tst_cross_check, tst_estimates)
 from md_runs.export.inputs import Point
 from md_runs.export.temperature import Estimate, at_reference
 from mlip.errors import UserError
@@ -24,6 +26,7 @@ WHAT_GIVES = {
     "activation_energy": "an 'arrhenius' analysis of the rate-limiting diffusivity",
     "sei_thickness": "a 'profiles' analysis of an interface run",
 }
+WHAT_GIVES_KEY = {"li_interstitial_diffusivity": "li_diffusivity"}
 
 
 @dataclass
@@ -33,6 +36,8 @@ class Mapped:
     uncertainty: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_provided: dict[str, str] = field(default_factory=dict)
     sei_option: str | None = None
+    interstitial: tuple[Estimate, list[Point]] | None = None   # D_i at T_ref and its points
+    tst_activation_energy: Estimate | None = None              # NEB barrier, when MD saw too few hops
 
     @property
     def parameters(self) -> dict[str, float]:
@@ -124,11 +129,29 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None,
                    found: set[str] | None = None) -> Mapped:
     """Every exported PyBaMM SEI parameter from ``points``; reasons for the rest."""
     out = Mapped(not_provided=dict(N.NOT_FROM_MD))
+    _diffusivities(out, points, t_ref)
+    concentration = interstitial_concentration(points, t_ref)
+    if concentration is not None:
+        out.uncertainty[N.C_LI0] = _entry(N.C_LI0, concentration[0], concentration[1], t_ref)
+    _conductivity(out, points, t_ref, concentration)
+    _plain_quantities(out, points, t_ref, skip=(N.C_LI0,) if concentration else ())
+    out.sei_option = _choose_option(out, sei_option)
+    _growth_activation_energy(out, points, t_ref)
+    if not out.uncertainty:
+        names = sorted(found or {p.name for p in points}) or ["no quantities"]
+        raise UserError("no quantity usable for any PyBaMM SEI parameter in these analyses "
+                        f"(found: {', '.join(names)}); the exporter reads "
+                        f"{', '.join(sorted(WHAT_GIVES))}")
+    return out
 
-    def missing(name: str, quantity: str, why: str = "") -> None:
-        out.not_provided[name] = why or f"no analysis supplied {quantity} ({WHAT_GIVES[quantity]})"
 
-    # Thermally activated quantities, brought to t_ref.
+def _missing(out: Mapped, name: str, quantity: str, why: str = "") -> None:
+    out.not_provided[name] = why or f"no analysis supplied {quantity} ({WHAT_GIVES[quantity]})"
+
+
+def _diffusivities(out: Mapped, points: list[Point], t_ref: float) -> None:
+    """Thermally activated diffusivities, brought to t_ref (the interstitial's by NEB/TST when MD
+    saw too few hops)."""
     for quantity, targets in (("li_diffusivity", (N.D_LI,)),
                               ("solvent_diffusivity", (N.D_SOL, N.D_EC))):
         notes: list[str] = []
@@ -140,56 +163,72 @@ def map_parameters(points: list[Point], t_ref: float, sei_option: str | None,
             why = (f"only a bulk-electrolyte {quantity} was supplied; PyBaMM needs the diffusivity "
                    "through the SEI" if bulk else "")
             for t in targets:
-                missing(t, quantity, why)
+                _missing(out, t, WHAT_GIVES_KEY.get(quantity, quantity), why)
             continue
-        est = at_reference(used, t_ref, _activation_energy(points, quantity, used))
-        few = sorted({f"{p.temperature_K:g}" for p in used if p.quantity.meta.get("enough_hops") is False})
-        if few:
-            notes.append(f"WARNING: at T = {', '.join(few)} K the defect made fewer than "
-                         f"{used[0].quantity.meta.get('min_hops', 20)} hops: not statistically reliable")
+        interstitial = quantity == "li_interstitial_diffusivity"
+        tst = tst_estimates(used, t_ref) if interstitial and too_few_hops_everywhere(used) else None
+        if tst is not None:
+            (est, out.tst_activation_energy), notes = tst, []
+        else:
+            ea = _activation_energy(points, quantity, used)
+            est = at_reference(used, t_ref, ea)
+            if interstitial:
+                notes += tst_cross_check(used, None if ea is None else ea.mean, t_ref)
+            few = sorted({f"{p.temperature_K:g}" for p in used if p.quantity.meta.get("enough_hops") is False})
+            if few:
+                notes.append(f"WARNING: at T = {', '.join(few)} K the defect made fewer than "
+                             f"{used[0].quantity.meta.get('min_hops', 20)} hops: not statistically reliable")
+        if interstitial:
+            out.interstitial = (est, used)
         for t in targets:
             out.uncertainty[t] = _entry(t, est, used, t_ref, notes)
 
-    used, conductivity_notes = _preferred_conductivity(_pick(points, "li_conductivity", SEI_SIDE))
-    if used:
+
+def _conductivity(out: Mapped, points: list[Point], t_ref: float, concentration) -> None:
+    """The defect-mediated conductivity when interstitial D and c are known, else the MD one."""
+    if out.interstitial is not None and concentration is not None:
+        (d, d_used), (c, c_used) = out.interstitial, concentration
+        est, used = defect_conductivity(d, c, t_ref), d_used + c_used
+    else:
+        used, conductivity_notes = _preferred_conductivity(_pick(points, "li_conductivity", SEI_SIDE))
+        if not used:
+            _missing(out, N.KAPPA_LI, "li_conductivity")
+            _missing(out, N.R_SEI, "li_conductivity")
+            return
         est = at_reference(used, t_ref, _activation_energy(points, "li_conductivity", used))
         est.notes += conductivity_notes
-        out.uncertainty[N.KAPPA_LI] = _entry(N.KAPPA_LI, est, used, t_ref)
-        rho = Estimate(1.0 / est.mean, None if est.log_std is None else
-                       math.sqrt(math.expm1(est.log_std ** 2)) / est.mean,
-                       f"1/li_conductivity ({est.method})", est.log_std, list(est.notes), est.details)
-        out.uncertainty[N.R_SEI] = _entry(N.R_SEI, rho, used, t_ref,
-                                          ["std propagated as std(sigma)/sigma^2 (log-normal)"])
-    else:
-        missing(N.KAPPA_LI, "li_conductivity")
-        missing(N.R_SEI, "li_conductivity")
+        if out.interstitial is not None:
+            est.notes.append("WARNING: the conductivity of every Li of the phase, not of its defects (no "
+                             "interstitial concentration was supplied)")
+    out.uncertainty[N.KAPPA_LI] = _entry(N.KAPPA_LI, est, used, t_ref)
+    rho = Estimate(1.0 / est.mean, None if est.log_std is None else
+                   math.sqrt(math.expm1(est.log_std ** 2)) / est.mean,
+                   f"1/li_conductivity ({est.method})", est.log_std, list(est.notes), est.details)
+    out.uncertainty[N.R_SEI] = _entry(N.R_SEI, rho, used, t_ref,
+                                      ["std propagated as std(sigma)/sigma^2 (log-normal)"])
 
-    # Plain quantities.
+
+def _plain_quantities(out: Mapped, points: list[Point], t_ref: float, skip=()) -> None:
     for quantity, targets, regions in (
             ("li_concentration", (N.C_LI0,), SEI_SIDE),
             ("solvent_concentration", (N.C_SOL, N.C_EC0), ELECTROLYTE_SIDE),
             ("partial_molar_volume", (N.V_SEI,), SEI_SIDE),
             ("li_to_sei_ratio", (N.Z_SEI,), SEI_SIDE),
             ("sei_thickness", (N.L_SEI0,), SEI_SIDE + ("mixed", "metal"))):
-        used = _pick(points, quantity, regions)
+        targets = tuple(t for t in targets if t not in skip)
+        used = _pick(points, quantity, regions) if targets else []
         est = _plain(used, t_ref) if used else None
+        extra = ["WARNING: every Li atom of the phase counted, not the equilibrium concentration of Li "
+                 "interstitials that PyBaMM's interstitial model takes (run li_transport with defect: "
+                 "interstitial)"] if quantity == "li_concentration" else []
         for t in targets:
             if est is not None and est.mean > 0:
-                out.uncertainty[t] = _entry(t, est, used, t_ref)
+                out.uncertainty[t] = _entry(t, est, used, t_ref, extra)
             elif est is not None:  # e.g. no SEI layer formed yet: PyBaMM needs a positive value
-                missing(t, quantity, f"the analysis measured {quantity} = {est.mean:g} (not positive); "
-                                     "PyBaMM needs a positive value, so the base set's is kept")
+                _missing(out, t, quantity, f"the analysis measured {quantity} = {est.mean:g} (not positive); "
+                                           "PyBaMM needs a positive value, so the base set's is kept")
             else:
-                missing(t, quantity)
-
-    out.sei_option = _choose_option(out, sei_option)
-    _growth_activation_energy(out, points, t_ref)
-    if not out.uncertainty:
-        names = sorted(found or {p.name for p in points}) or ["no quantities"]
-        raise UserError("no quantity usable for any PyBaMM SEI parameter in these analyses "
-                        f"(found: {', '.join(names)}); the exporter reads "
-                        f"{', '.join(sorted(WHAT_GIVES))}")
-    return out
+                _missing(out, t, quantity)
 
 
 def _li_diffusivity_kind(points: list[Point]) -> tuple[str, list[str]]:
@@ -221,6 +260,9 @@ def _choose_option(out: Mapped, requested: str | None) -> str | None:
 def _growth_activation_energy(out: Mapped, points: list[Point], t_ref: float) -> None:
     """Ea of the diffusivity that limits growth under the chosen option -> SEI growth Ea."""
     li_kind, _ = _li_diffusivity_kind(points)
+    if out.tst_activation_energy is not None and out.sei_option in (None, "interstitial-diffusion limited"):
+        out.uncertainty[N.E_SEI] = _entry(N.E_SEI, out.tst_activation_energy, out.interstitial[1], t_ref)
+        return
     of = {"interstitial-diffusion limited": li_kind}.get(out.sei_option or "", "solvent_diffusivity")
     if out.sei_option is None:
         of = li_kind if _activation_energy(points, li_kind) else of

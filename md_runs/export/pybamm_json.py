@@ -4,7 +4,9 @@ The file (schema ``seimlip.pybamm-export/1``)::
 
     {"base": "OKane2022", "reference_temperature_K": 298.15, "sei_option": ...,
      "parameters": {name: mean}, "uncertainty": {name: {mean, std, unit, log_std, provenance}},
-     "not_provided": {name: reason}, "provenance": {...}}
+     "not_provided": {name: reason}, "validation": {...},
+     "plausibility": {name: {value, base_value, plausible_range, decades_from_base, plausible, warning?}},
+     "provenance": {...}}
 
 :func:`load_parameter_values` applies ``parameters`` on top of ``pybamm.ParameterValues(base)``.
 """
@@ -55,6 +57,12 @@ def build_export(analysis_paths: list[str | os.PathLike], *, base: str = "OKane2
 
     gate = apply_gate(mapped.uncertainty, load_gate_validation(validation, mapped.uncertainty), allow_unvalidated)
     parameters = mapped.parameters
+    from md_runs.export.plausibility import judge_all
+
+    plausibility = judge_all(parameters, base_values)
+    for name, verdict in plausibility.items():
+        if verdict.get("warning"):
+            mapped.uncertainty[name]["provenance"]["notes"].append(verdict["warning"])
     if t_ref != base_t_ref:
         parameters[N.T_REF] = t_ref
     used = {e["provenance"]["quantity"] for e in mapped.uncertainty.values()}
@@ -62,7 +70,7 @@ def build_export(analysis_paths: list[str | os.PathLike], *, base: str = "OKane2
         "schema": EXPORT_SCHEMA, "base": base, "reference_temperature_K": t_ref,
         "sei_option": mapped.sei_option, "sei_phase": phase,
         "parameters": parameters, "uncertainty": mapped.uncertainty,
-        "not_provided": mapped.not_provided, "validation": gate,
+        "not_provided": mapped.not_provided, "validation": gate, "plausibility": plausibility,
         "provenance": {"analyses": [r.provenance.get("path") for r in results],
                        "kinds": sorted({r.kind for r in results}),
                        "unused_quantities": sorted(known - used),

@@ -6,12 +6,18 @@ uncorrelated), so ``var(ln X_ref) = 1/sum(w) + (1/T_ref - <1/T>)^2 var(Ea)/R^2``
 ``w = (X/std)^2``. The result is reported as a log-normal: ``mean = exp(ln X_ref)`` (the median)
 and ``std = mean*sqrt(exp(s^2)-1)``, with ``log_std = s``. Without ``Ea`` the point closest to
 ``T_ref`` is taken and a note says so.
+
+Runs of one system at one temperature that differ only by their seed (``replicas`` in a
+protocol) are pooled first (:func:`pool_replicas`): their geometric mean, with a log std that is
+the larger of the runs' own and their spread, so the exported error bar covers a rerun with
+another seed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from md_runs.export.inputs import Point
@@ -39,6 +45,35 @@ def _distinct(points: list[Point]) -> list[Point]:
     return list(seen.values())
 
 
+def _log_std(p: Point) -> float | None:
+    return None if not p.std else math.sqrt(math.log1p((p.std / p.mean) ** 2))
+
+
+def pool_replicas(points: list[Point]) -> tuple[list[Point], list[str], dict[str, Any]]:
+    """One point per (system, temperature): replicas pooled (module docstring); notes; spreads."""
+    groups: dict[tuple, list[Point]] = {}
+    for p in points:
+        groups.setdefault((p.system, p.temperature_K), []).append(p)
+    out, notes, spread = [], [], {}
+    for (system, t), group in groups.items():
+        if len(group) == 1 or t is None:
+            out += group
+            continue
+        logs = [math.log(p.mean) for p in group]
+        own = [s for s in map(_log_std, group) if s]
+        s_run = math.sqrt(sum(s * s for s in own) / len(own)) if own else 0.0
+        s_between = statistics.stdev(logs)
+        s = max(s_run, s_between)
+        mean = math.exp(statistics.fmean(logs))
+        out.append(replace(group[0], mean=mean, std=mean * math.sqrt(math.expm1(s * s)),
+                           meta={**group[0].meta, "replicas": len(group)}))
+        spread[f"{t:g}"] = {"values": [p.mean for p in group], "log_std_runs": s_run, "log_std_between": s_between,
+                            "analyses": [p.path for p in group]}
+        notes.append(f"{system} at {t:g} K: {len(group)} runs with different seeds pooled (geometric mean "
+                     f"{mean:.3g}; log std {s:.2f} = max(the runs' own {s_run:.2f}, their spread {s_between:.2f}))")
+    return out, notes, spread
+
+
 def at_reference(points: list[Point], t_ref: float, ea: Point | None) -> Estimate:
     """The value of the quantity in ``points`` at ``t_ref`` (see the module docstring)."""
     points = _distinct(points)
@@ -46,10 +81,13 @@ def at_reference(points: list[Point], t_ref: float, ea: Point | None) -> Estimat
     if any(p.mean <= 0 for p in points):
         bad = next(p for p in points if p.mean <= 0)
         raise UserError(f"{name} must be positive to use it, got {bad.mean:g}", bad.path)
+    points, notes, spread = pool_replicas(points)
     with_t = [p for p in points if p.temperature_K is not None]
-    if ea is not None and with_t:
-        return _arrhenius(with_t, t_ref, ea)
-    return _closest(with_t or points, t_ref, ea)
+    est = _arrhenius(with_t, t_ref, ea) if ea is not None and with_t else _closest(with_t or points, t_ref, ea)
+    est.notes[:0] = notes
+    if spread:
+        est.details["seed_spread"] = spread
+    return est
 
 
 def _closest(points: list[Point], t_ref: float, ea: Point | None) -> Estimate:
@@ -62,8 +100,7 @@ def _closest(points: list[Point], t_ref: float, ea: Point | None) -> Estimate:
         why = "no MD temperature recorded for the fit" if ea is not None else "no Arrhenius fit supplied"
         notes.append(f"{why}: value taken at the closest MD temperature {p.temperature_K:g} K, "
                      f"not at the reference temperature {t_ref:g} K")
-    log_std = None if p.std is None else math.sqrt(math.log1p((p.std / p.mean) ** 2))
-    return Estimate(p.mean, p.std, p.quantity.method or "as measured", log_std, notes,
+    return Estimate(p.mean, p.std, p.quantity.method or "as measured", _log_std(p), notes,
                     {"temperature_K": p.temperature_K, "temperatures_K": [p.temperature_K]})
 
 

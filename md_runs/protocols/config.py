@@ -136,6 +136,8 @@ class TransportSystem(StrictModel):
 class LiTransportConfig(ProtocolBase):
     protocol: Literal["li_transport"]
     systems: list[TransportSystem] = Field(min_length=1)
+    replicas: int = Field(1, ge=1, le=16, description="runs per (system, temperature) with different seeds "
+                          "(names end _r1, _r2 ...); the export pools them and its error bars cover their spread")
 
     @model_validator(mode="after")
     def _names(self) -> "LiTransportConfig":

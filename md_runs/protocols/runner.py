@@ -4,6 +4,7 @@ Layout of one run directory (the contract of :mod:`md_runs.trajectory`, plus res
 
     run.json  thermo.csv  trajectory.lammpstrj|extxyz  restart/  logs/  final.data|extxyz
     initial.extxyz  minimise/  equilibration/{thermo.csv, trajectory.*, restart/}
+    defect_energetics.json  (defect systems: md_runs.protocols.energetics)
     candidates.extxyz  (only after a monitor stopped the run)
 """
 
@@ -169,6 +170,12 @@ def run_protocol(config: dict | str | os.PathLike, out: str | os.PathLike, *, re
             engine = engine or make_engine(cfg)
             run_one(cfg, plan, run_dir, engine, index, lambda done, t=task: bar.update(t, completed=done))
             run_dirs.append(run_dir)
+    if any(p.meta.get("defect") for p in plans):  # formation energy and NEB/TST of each defect, same model
+        from rich.console import Console
+
+        from md_runs.protocols.energetics import write_defect_energetics
+
+        write_defect_energetics(cfg.model, plans, out, say=lambda line: Console().print(line, highlight=False))
     _summary(out, run_dirs)
     return run_dirs
 

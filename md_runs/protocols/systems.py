@@ -107,8 +107,11 @@ def transport_plans(config: LiTransportConfig, base: Path) -> list[RunPlan]:
             build, meta = _structure(system, base)
             formula, normal, ensemble = None, meta.pop("surface_normal", None), "nvt"
         ensemble = system.equilibrate_ensemble or ensemble
-        plans += [RunPlan(f"{name}_{_t(t)}", system.phase or name, t, build, ensemble, formula, normal, dict(meta))
-                  for t in config.temperatures_K]
+        for t in config.temperatures_K:
+            for r in range(1, config.replicas + 1):  # replicas differ by their velocity seed (run index)
+                suffix, extra = (f"_r{r}", {"replica": r}) if config.replicas > 1 else ("", {})
+                plans.append(RunPlan(f"{name}_{_t(t)}{suffix}", system.phase or name, t, build, ensemble, formula,
+                                     normal, {**meta, **extra}))
     return plans
 
 

@@ -146,7 +146,7 @@ def validate_model(model: ModelSpec | str, out: str | Path, cfg: ValidationConfi
 
 
 def _reference_on_model_path(migration: dict, ref, factory: Callable, progress) -> None:
-    from md_runs.validation.migration import path_energies
+    from md_runs.analysis.migration import path_energies
     from md_runs.validation.reference import TiledCalculator
 
     for defect, r in migration.items():

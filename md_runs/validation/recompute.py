@@ -88,7 +88,8 @@ def _size(atoms_n: int, tiling: Tiling) -> str:
 
 def _run_task(task: str, factory: CalcFactory, cache: ResultCache, s: ReferenceSettings, doc: dict,
               tag: str, progress: Callable[[str], None]) -> tuple[str, str, dict]:
-    from md_runs.validation import migration, surfaces
+    from md_runs.analysis import migration
+    from md_runs.validation import surfaces
     from md_runs.validation.eos import eos_scan, phase_cell
 
     kind, _, name = task.partition(":")

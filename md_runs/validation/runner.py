@@ -120,7 +120,7 @@ def run_unit(unit_id: str, model: ModelSpec, cfg: ValidationConfig, out: Path, e
         return run_reactive(model, cfg.reactive, folder / "reactive", cfg.engine, cfg.seed)
     ref = load_reference(reference_path)
     if kind == "migration":
-        from md_runs.validation.migration import barrier, path_energies
+        from md_runs.analysis.migration import barrier, path_energies
 
         m = cfg.migration
         a0 = (eos.get("LiF") or {}).get("a0_A") or FALLBACK_A0["LiF"]

@@ -60,7 +60,7 @@ def _energy(atoms: Atoms, calc) -> float:
 
 
 def _plain(atoms: Atoms) -> dict:
-    from md_runs.validation.migration import image_dict
+    from md_runs.analysis.migration import image_dict
 
     return image_dict(atoms)
 
@@ -150,7 +150,7 @@ def ec_binding(calc_factory: Callable[[], object], a0: float, *, size=(3, 3), la
 def energies_on(result_json: dict, calc_factory: Callable[[], object]) -> float:
     # the bulk energy is the other calculator's own, at the stored a0
     """The surface or binding energy of stored (relaxed) structures evaluated with another calculator."""
-    from md_runs.validation.migration import image_atoms
+    from md_runs.analysis.migration import image_atoms
 
     calc = calc_factory()
     s = {k: _energy(image_atoms(v), calc) for k, v in result_json["structures"].items()}
