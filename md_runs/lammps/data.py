@@ -3,6 +3,12 @@
 LAMMPS wants the cell as a = (lx,0,0), b = (xy,ly,0), c = (xz,yz,lz). An ASE cell in any
 orientation is rotated into that frame (``positions_lammps = positions @ rotation``); forces
 rotate back with ``rotation.T`` and stresses as ``rotation @ s @ rotation.T``.
+
+Why not ``ase.io.write(format="lammps-data")``: measured in ``benchmarks/bench_lammps_io.py``, it
+writes a rotated triclinic cell exactly as this writer does (LAMMPS reads back the same
+positions to 1e-15 Å), but it keeps a non-periodic direction's bounds at 0..cell, so LAMMPS
+refuses a slab with atoms below z = 0 (``ERROR: Did not assign all atoms correctly``); this
+writer shrink-wraps such directions with padding, which the interface runs need.
 """
 
 from __future__ import annotations
