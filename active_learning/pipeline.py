@@ -1,6 +1,6 @@
 """The main job end to end: shipped data and model -> active learning -> MD -> analysis -> PyBaMM.
 
-``seimlip quickstart`` runs :func:`run_pipeline` on an embedded config (``configs/quickstart.yaml``;
+``seimlip quickstart`` runs :func:`active_learning.pipeline_run.run_pipeline` on an embedded config (``configs/quickstart.yaml``;
 ``--scale production`` picks ``configs/quickstart_production.yaml``). Each step writes its outputs
 under its own folder of the run folder and, when it has finished, a record ``steps/<step>.json``;
 a step with a record is skipped, and the long steps (campaign, MD) resume inside themselves, so an
@@ -8,11 +8,14 @@ interrupted run (SIGINT or SIGKILL) continues where it stopped. The whole config
 the first step (:mod:`active_learning.pipeline_check`), and a resume with a config that changed in
 something a finished step used is refused. Records name files relative to the run folder, so a
 copied or moved run folder resumes too.
+
+This module holds what every step shares (the config, :class:`Pipeline`, the dataset helpers);
+the steps (``pipeline_steps``), the pre-flight check (``pipeline_check``) and the report
+(``pipeline_report``) build on it, and ``pipeline_run`` runs them in order.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -24,9 +27,9 @@ import md_runs
 from rich.console import Console
 from rich.rule import Rule
 
-from mlip.config import StrictModel, dump_config, load_config
+from mlip.config import StrictModel, load_config
 from mlip.errors import UserError
-from mlip.utils import provenance, read_json_document, write_json_atomic
+from mlip.utils import read_json_document, write_json_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 SCALES = {"quick": CONFIG_DIR / "quickstart.yaml", "production": CONFIG_DIR / "quickstart_production.yaml"}
@@ -121,31 +124,3 @@ def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(value, list):
         return [_map_strings(v, fn) for v in value]
     return value
-
-
-def run_pipeline(cfg: QuickstartConfig, out: Path, source: str | None = None) -> Path:
-    """Run every step into ``out`` (resuming), write the report, return its HTML path. ``source``
-    (the config file) is named in errors."""
-    from active_learning import pipeline_steps as steps
-    from active_learning.pipeline_check import check_config, check_resume
-    from active_learning.pipeline_report import write_report
-
-    out = Path(out).resolve()
-    check_config(cfg, source or "quickstart config", out)
-    pipe = Pipeline(cfg, out)
-    refused = pipe.record_path("export")
-    if cfg.allow_unvalidated and refused.is_file() and json.loads(refused.read_text()).get("refused"):
-        refused.unlink()  # the export the gate refused is redone now that it is allowed (and marked)
-    plan = steps.PLAN
-    names = [name for name, _, _ in plan]
-    check_resume(cfg, out, names, {name for name in names if pipe.record_path(name).is_file()})
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "quickstart.yaml")
-    if not (out / "provenance.json").exists():
-        write_json_atomic(out / "provenance.json", provenance(cfg.seed))
-    for i, (name, title, func) in enumerate(plan, 1):
-        pipe.step(i, len(plan) + 1, name, title, lambda f=func: f(pipe))
-    console.print(Rule(f"{len(plan) + 1}/{len(plan) + 1} report"))
-    md, html = write_report(pipe)
-    console.print(f"[bold green]quickstart finished[/]: {html}")
-    return html

@@ -1,4 +1,4 @@
-"""What :func:`active_learning.pipeline.run_pipeline` checks before its first step runs.
+"""What :func:`active_learning.pipeline_run.run_pipeline` checks before its first step runs.
 
 - :func:`check_config`: every block of a quickstart config, validated as the command of its step
   would validate it (a bad ``li_transport`` block fails in the first second, not after the

@@ -56,7 +56,7 @@ def exact_head_force_std(model, z, index, vec):
     import torch
 
     v = vec.detach().requires_grad_(True)
-    heads = model.head_node_energies(z, index, v)
+    heads = model(z, index, v)
     totals = heads.sum(0)
     forces = []
     for k in range(heads.shape[1]):
@@ -79,7 +79,8 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     from mlip.data.readers import read_frames
-    from mlip.deploy.exporter import build_deployed, potential_from_deployed
+    from mlip.deploy.exporter import build_deployed
+    from mlip.model.io import load_potential as potential_from_deployed
     from mlip.model.heads import with_readout_heads
 
     single = potential_from_deployed("li-ec-gfn1")

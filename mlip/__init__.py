@@ -1,8 +1,7 @@
 """seimlip's machine-learning interatomic potential: data, model, training and deployment."""
 
 from mlip.errors import UserError
-
-__version__ = "0.1.0"
+from mlip.version import __version__
 
 __all__ = ["UserError", "__version__", "load_calculator"]
 

@@ -143,8 +143,7 @@ def evaluate(
     console = Console()
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("evaluating", total=len(frames))
-        metrics, preds = evaluate_model(potential, frames, batch_size=batch_size, device=dev,
-                                        progress=lambda n: progress.update(task, advance=n))
+        metrics, preds = evaluate_model(potential, frames, progress=lambda n: progress.update(task, advance=n))
     metrics["model"], metrics["data"] = str(model), str(data)
     print_table(metrics, title=f"{model} on {data}", console=console)
     if json_out is not None:

@@ -1,103 +1,26 @@
 """`seimlip eval MODEL DATA`: energy, force and stress errors overall and per config_type.
 
-Errors are accumulated per frame as sums (absolute and squared errors and their counts), so the
-same code serves a single process, DDP validation (sums are all-reduced) and per-config_type
-tables. Conventions: energies per atom; force errors per Cartesian component; stress in eV/Å^3
-(ASE Voigt) over frames that carry a stress label.
+Every model (checkpoint, deployed file, shipped name) is evaluated through its ASE calculator;
+the error sums and metric tables are :mod:`mlip.train.metrics`.
 """
 
 from __future__ import annotations
 
-import math
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from mlip.data.readers import frame_label
+from mlip.data.validate import validate_frames
+from mlip.deploy import load_calculator
 from mlip.errors import UserError
-
-# columns of the per-frame error-sum table
-E_ABS, E_SQ, N_E, F_ABS, F_SQ, N_F, S_ABS, S_SQ, N_S, N_FRAMES = range(10)
-N_SUMS = 10
-
-
-def frame_error_sums(pred: dict, graph) -> torch.Tensor:
-    """[B, N_SUMS] float64 error sums per frame of a batch (labels absent -> zero counts)."""
-    B = graph.num_graphs
-    out = torch.zeros(B, N_SUMS, dtype=torch.float64, device=pred["energy"].device)
-    out[:, N_FRAMES] = 1.0
-    if graph.energy is not None:
-        d = ((pred["energy"].detach() - graph.energy) / graph.n_atoms).double()
-        out[:, E_ABS], out[:, E_SQ], out[:, N_E] = d.abs(), d.square(), 1.0
-    if graph.forces is not None:
-        d = (pred["forces"].detach() - graph.forces).double()
-        idx = graph.batch
-        out[:, F_ABS].index_add_(0, idx, d.abs().sum(1))
-        out[:, F_SQ].index_add_(0, idx, d.square().sum(1))
-        out[:, N_F].index_add_(0, idx, torch.full_like(d[:, 0], 3.0))
-    if graph.stress is not None and "stress" in pred:
-        d = (pred["stress"].detach() - graph.stress).double()
-        has = ~torch.isnan(d).any(1)
-        d = torch.where(has[:, None], d, torch.zeros_like(d))
-        out[:, S_ABS], out[:, S_SQ], out[:, N_S] = d.abs().sum(1), d.square().sum(1), 6.0 * has
-    return out
-
-
-def metrics_from_sums(s: torch.Tensor | np.ndarray) -> dict:
-    """Error sums (one row, or many rows to add) -> the metric dict of the JSON output."""
-    s = torch.as_tensor(s, dtype=torch.float64)
-    if s.dim() == 2:
-        s = s.sum(0)
-    s = s.tolist()
-
-    def ratio(a, n, sqrt=False):
-        if s[n] == 0:
-            return None
-        v = s[a] / s[n]
-        return math.sqrt(v) if sqrt else v
-
-    return {
-        "energy_mae_per_atom": ratio(E_ABS, N_E),
-        "energy_rmse_per_atom": ratio(E_SQ, N_E, True),
-        "force_mae": ratio(F_ABS, N_F),
-        "force_rmse": ratio(F_SQ, N_F, True),
-        "stress_mae": ratio(S_ABS, N_S),
-        "stress_rmse": ratio(S_SQ, N_S, True),
-        "n_frames": int(s[N_FRAMES]),
-    }
-
-
-def predict(model, frames, batch_size: int = 16, device: str | torch.device = "cpu", progress=None) -> list[dict]:
-    """Energy, forces and stress of ``model`` (a Potential) on each frame, as numpy arrays."""
-    from mlip.data.graph import atoms_to_graph, collate
-    from mlip.model import energy_forces_stress
-
-    dtype = next(model.parameters()).dtype
-    model = model.to(device)
-    out: list[dict] = []
-    for start in range(0, len(frames), batch_size):
-        chunk = frames[start:start + batch_size]
-        graph = collate([atoms_to_graph(a, model.species, model.cutoff) for a in chunk]).to(device=device, dtype=dtype)
-        pred = energy_forces_stress(model, graph, training=False)
-        splits = graph.n_atoms.tolist()
-        forces = pred["forces"].detach().cpu().double().numpy()
-        offs = np.cumsum([0] + splits)
-        for k in range(len(chunk)):
-            out.append({
-                "energy": float(pred["energy"][k]),
-                "forces": forces[offs[k]:offs[k + 1]],
-                "stress": pred["stress"][k].detach().cpu().double().numpy() if "stress" in pred else None,
-            })
-        if progress is not None:
-            progress(len(chunk))
-    return out
+from mlip.predictions import uncertainty_results
+from mlip.train.metrics import metrics_by_config_type
+from mlip.utils import write_json_atomic
 
 
 def predict_with_calculator(calc, frames, progress=None) -> list[dict]:
     """Predictions through an ASE calculator (a deployed model), with its uncertainties."""
-    from mlip.predictions import uncertainty_results
-
     out = []
     for atoms in frames:
         a = atoms.copy()
@@ -113,37 +36,6 @@ def predict_with_calculator(calc, frames, progress=None) -> list[dict]:
         if progress is not None:
             progress(1)
     return out
-
-
-def frame_sums_from_predictions(frames, preds) -> np.ndarray:
-    rows = np.zeros((len(frames), N_SUMS))
-    for k, (atoms, p) in enumerate(zip(frames, preds)):
-        r = rows[k]
-        r[N_FRAMES] = 1
-        if atoms.info.get("energy") is not None:
-            d = (p["energy"] - atoms.info["energy"]) / len(atoms)
-            r[E_ABS], r[E_SQ], r[N_E] = abs(d), d * d, 1
-        if "forces" in atoms.arrays:
-            d = p["forces"] - atoms.arrays["forces"]
-            r[F_ABS], r[F_SQ], r[N_F] = np.abs(d).sum(), (d * d).sum(), d.size
-        if atoms.info.get("stress") is not None and p.get("stress") is not None:
-            d = np.asarray(p["stress"]) - np.asarray(atoms.info["stress"], float).reshape(-1)[:6]
-            if np.isfinite(d).all():
-                r[S_ABS], r[S_SQ], r[N_S] = np.abs(d).sum(), (d * d).sum(), 6
-    return rows
-
-
-def metrics_by_config_type(frames, preds) -> dict:
-    """The JSON document: overall metrics plus ``per_config_type``."""
-    rows = frame_sums_from_predictions(frames, preds)
-    types = [str(a.info.get("config_type", "default")) for a in frames]
-    result = metrics_from_sums(rows) if len(frames) else metrics_from_sums(np.zeros(N_SUMS))
-    per = OrderedDict()
-    for t in sorted(set(types)):
-        mask = np.array([x == t for x in types])
-        per[t] = metrics_from_sums(rows[mask])
-    result["per_config_type"] = per
-    return result
 
 
 def print_table(metrics: dict, title: str = "errors", console=None) -> None:
@@ -168,33 +60,16 @@ def print_table(metrics: dict, title: str = "errors", console=None) -> None:
     console.print(table)
 
 
-def load_any_model(spec: str | Path, device: str | torch.device = "cpu"):
-    """What ``spec`` names, ready to evaluate: a Potential for a training checkpoint, an ASE
-    calculator for a deployed file; ``spec`` is a path or a shipped model's name."""
-    from mlip.pretrained import pretrained_path
-    from mlip.train.checkpoint import load_model
-
-    path = Path(spec)
-    if not path.exists():
-        path = pretrained_path(str(spec))
-    try:
-        from mlip.deploy.exporter import is_deployed_file
-    except ImportError:  # deployment not available: only checkpoints can be evaluated
-        is_deployed_file = None
-    if is_deployed_file is not None and is_deployed_file(path):
-        from mlip.deploy import load_calculator
-
-        return load_calculator(str(path), device=device)
-    return load_model(path)  # a checkpoint, or the clear "not a seimlip checkpoint" error
+def load_any_model(spec: str | Path, device: str = "cpu"):
+    """The ASE calculator of what ``spec`` names (a checkpoint, a deployed file or a shipped
+    model's name): every model is evaluated through the code ASE and LAMMPS users run."""
+    return load_calculator(spec, device=device)
 
 
 def check_eval_frames(frames, species=None) -> None:
     """One ``UserError`` naming the file and frame unless every frame is valid (finite positions,
     cell and labels, known elements, no overlapping atoms: :mod:`mlip.data.validate`) and carries
     a label (energy or forces) to compare the model with."""
-    from mlip.data.readers import frame_label
-    from mlip.data.validate import validate_frames
-
     validate_frames(frames, list(species) if species is not None else None, require_labels=False)
     bare = [a for a in frames if a.info.get("energy") is None and "forces" not in a.arrays]
     if bare:
@@ -202,16 +77,11 @@ def check_eval_frames(frames, species=None) -> None:
         raise UserError(f"no energy or forces label to evaluate the model against{more}", frame_label(bare[0]))
 
 
-def evaluate_model(model, frames, batch_size: int = 16, device: str = "cpu", progress=None):
-    """(metrics dict, predictions) for a Potential or an ASE calculator on ``frames``."""
-    if isinstance(model, torch.nn.Module):
-        preds = predict(model, frames, batch_size=batch_size, device=device, progress=progress)
-    else:
-        preds = predict_with_calculator(model, frames, progress=progress)
+def evaluate_model(calc, frames, progress=None):
+    """(metrics dict, predictions) of an ASE calculator (:func:`load_any_model`) on ``frames``."""
+    preds = predict_with_calculator(calc, frames, progress=progress)
     return metrics_by_config_type(frames, preds), preds
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    from mlip.utils import write_json_atomic
-
     write_json_atomic(path, data)

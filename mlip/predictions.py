@@ -20,6 +20,7 @@ import numpy as np
 from ase import Atoms
 
 from mlip.errors import UserError
+from mlip.data.readers import write_frames
 
 DEFAULT_PREFIX = "seimlip_"
 REFERENCE = {"energy": "REF_energy", "forces": "REF_forces", "stress": "REF_stress"}
@@ -74,6 +75,4 @@ def prediction_frames(frames: Sequence[Atoms], preds: Sequence[dict], prefix: st
 def write_predictions(path: str | os.PathLike, frames: Sequence[Atoms], preds: Sequence[dict],
                       prefix: str = DEFAULT_PREFIX) -> None:
     """Write :func:`prediction_frames` as extxyz (gzipped for ``.gz``), atomically."""
-    from mlip.data.readers import write_frames
-
     write_frames(path, prediction_frames(frames, preds, prefix))

@@ -13,6 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
+from mlip.errors import UserError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -77,8 +79,6 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False, overwrite: 
     folder, a path below a regular file or a folder where a file should go costs nothing and
     leaves nothing behind. ``overwrite=False`` refuses an existing file (``--force`` replaces it).
     """
-    from mlip.errors import UserError
-
     path = Path(path)
     try:
         exists = path.exists()
@@ -148,8 +148,6 @@ def read_json_document(path: str | os.PathLike, what: str, schema: str | None = 
     """The JSON object at ``path``; one clear ``UserError`` if it is missing, not JSON, or (when
     ``schema`` is given) not a document whose ``"schema"`` is ``schema``. ``what`` names it."""
     import json
-
-    from mlip.errors import UserError
 
     path = Path(path)
     if not path.is_file():

@@ -72,7 +72,7 @@ def unlabelled(atoms):
 
 
 def small_checkpoint(path: Path) -> Path:
-    from test_deploy import small_model
+    from helpers import small_model
 
     from mlip.train.checkpoint import save_checkpoint
 
@@ -102,7 +102,7 @@ def campaign_yaml(folder: Path, **changes) -> Path:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """Good inputs for every command; each test brings its own bad one."""
-    from test_export import lif_results
+    from helpers import lif_results
 
     d = tmp_path_factory.mktemp("inputs")
     write_frames(d / "labelled.extxyz", [li_frame(i) for i in range(4)])
@@ -547,7 +547,7 @@ def test_resume_falls_back_on_the_previous_checkpoint(inputs, tmp_path, capsys):
 
 def test_md_resume_skips_a_corrupt_newest_restart(tmp_path):
     """LAMMPS: the newest restart truncated, the run continues from the one before, one trajectory."""
-    from test_protocols import assert_continuous, lif_transport
+    from helpers import assert_continuous, lif_transport
 
     from md_runs.protocols import run_protocol
     from md_runs.trajectory import read_run

@@ -8,72 +8,12 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from ase import Atoms
 from ase.build import bulk
 
 from mlip.deploy import export, load_calculator, load_deployed
 from mlip.errors import UserError
 
-SPECIES = ["H", "Li", "C", "O", "F", "P"]
-E0 = {"H": -13.6, "Li": -190.0, "C": -1030.0, "O": -2040.0, "F": -2710.0, "P": -9300.0}
-
-
-def small_model(seed: int = 0, cutoff: float = 4.0, dtype: str = "float64", scale: float = 1.0, **overrides):
-    """A small real potential (random weights) for fast tests."""
-    from mlip.model import ModelConfig, build_model
-
-    torch.manual_seed(seed)
-    config = ModelConfig.preset("small", cutoff=cutoff, channels=8, radial_hidden=16, readout_hidden=8,
-                                dtype=dtype, **overrides)
-    return build_model(config, SPECIES, E0, scale=scale).eval()
-
-
-class TwoHopPotential(torch.nn.Module):
-    """A smooth, stable toy potential with two message-passing hops (TorchScript-able).
-
-    E_i = E0 + 1/2 sum_j morse(r_ij) - c sqrt(rho_i) + b sum_j fc(r_ij) tanh(rho_j - 1), with
-    rho_i = sum_j exp(-(r_ij - r0)) fc(r_ij) and fc = (1 - (r/rc)^2)^3: the last term makes an
-    atom's energy depend on its neighbours' neighbourhoods, as in a 2-layer MPNN. Used where the
-    test needs stable dynamics (a random-weight network has no stable crystal to vibrate about).
-    """
-
-    def __init__(self, species=SPECIES, cutoff: float = 4.0):
-        super().__init__()
-        self.species = list(species)
-        self.cutoff = float(cutoff)
-        self.config = {"n_interactions": 2}
-        self.register_buffer("e0", torch.tensor([E0[s] for s in self.species], dtype=torch.float64))
-
-    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor) -> torch.Tensor:
-        i, j = edge_index[0], edge_index[1]
-        r = torch.linalg.vector_norm(edge_vec, dim=1)
-        x = (r / self.cutoff).clamp(max=1.0)
-        fc = (1.0 - x * x) ** 3
-        r0 = 3.0
-        morse = 0.1 * (torch.exp(-2.4 * (r - r0)) - 2.0 * torch.exp(-1.2 * (r - r0))) * fc
-        n = species.shape[0]
-        rho = torch.zeros(n, dtype=r.dtype, device=r.device).index_add(0, i, torch.exp(-(r - r0)) * fc)
-        hop2 = torch.zeros(n, dtype=r.dtype, device=r.device).index_add(0, i, fc * torch.tanh(rho[j] - 1.0))
-        pair = torch.zeros(n, dtype=r.dtype, device=r.device).index_add(0, i, morse)
-        return self.e0[species] + 0.5 * pair - 0.2 * torch.sqrt(rho + 1e-12) + 0.05 * hop2
-
-
-def li_ec_cell(seed: int = 0) -> Atoms:
-    """A small periodic Li|EC-like cell (Li slab + EC molecules), rattled, 3D-periodic."""
-    from md_runs.builders import li_slab, molecule_geometry
-
-    slab = li_slab("100", size=(2, 2), layers=3, vacuum=10.0)
-    slab.positions[:, 2] -= slab.positions[:, 2].min()
-    cell = np.array(slab.cell)
-    ec = molecule_geometry("EC")
-    top = slab.positions[:, 2].max()
-    ec.positions += np.array([cell[0, 0] / 2, cell[1, 1] / 2, top + 2.2]) - ec.positions.mean(0)
-    atoms = slab + ec
-    atoms.cell = [cell[0], cell[1], [0.6, -0.4, top + 2.2 + 7.0]]  # slightly triclinic
-    atoms.pbc = True
-    atoms.rattle(0.05, seed=seed)
-    return atoms
-
+from helpers import SPECIES, TwoHopPotential, li_ec_cell, small_model
 
 @pytest.fixture(scope="module")
 def model():

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from test_lammps import plugin  # noqa: F401 - the fixture that builds the plugin once
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -206,7 +205,7 @@ def test_training_and_campaign_configs_take_label_keys(tmp_path):
 
 @pytest.fixture(scope="module")
 def committee_file(tmp_path_factory):
-    from test_deploy import small_model
+    from helpers import small_model
 
     from mlip.deploy import export
 
@@ -288,7 +287,7 @@ def test_eval_predictions_carry_the_committee_uncertainty(committee_file, tmp_pa
 
 @pytest.fixture(scope="module")
 def lmp_models(tmp_path_factory):
-    from test_deploy import small_model
+    from helpers import small_model
 
     from mlip.deploy import export
     from mlip.model.heads import with_readout_heads
@@ -309,7 +308,7 @@ def cell_with_argon(n_ar: int = 3):
     so an Ar atom leaking into the model's graph would change its energy."""
     import numpy as np
     from ase import Atoms
-    from test_deploy import li_ec_cell
+    from helpers import li_ec_cell
 
     atoms = li_ec_cell(seed=4)
     top = atoms.positions[atoms.positions[:, 2].argmax()]
@@ -404,7 +403,7 @@ def test_model_devi_out_of_a_committee_matches_ase(plugin, lmp_models, tmp_path)
     """pair_style seimlip M out_freq N out_file F writes DeePMD's columns: devi_f from the
     members' forces, devi_e from their per-atom energies, every N steps."""
     import numpy as np
-    from test_deploy import li_ec_cell
+    from helpers import li_ec_cell
 
     from md_runs.lammps import LammpsProtocol, run_lammps
     from mlip.deploy import load_calculator
@@ -439,7 +438,7 @@ def test_model_devi_is_the_same_on_two_mpi_ranks(plugin, lmp_models, tmp_path):
     """The max/min/avg reductions of model_devi.out over ranks: 2 ranks (graph through ghosts)
     write what 1 rank (graph over periodic images) writes, NULL-free committee run."""
     import numpy as np
-    from test_deploy import li_ec_cell
+    from helpers import li_ec_cell
 
     from md_runs.lammps import LammpsProtocol, run_lammps
 
@@ -456,7 +455,7 @@ def test_model_devi_and_compute_of_readout_heads(plugin, lmp_models, tmp_path):
     """A shallow ensemble (one model, 4 heads): model_devi.out and compute seimlip/atom give the
     heads' per-atom energy spread, equal to the ASE calculator's atom_energy_std."""
     import numpy as np
-    from test_deploy import li_ec_cell
+    from helpers import li_ec_cell
 
     from md_runs.lammps import LammpsProtocol, run_lammps
     from mlip.deploy import load_calculator

@@ -18,48 +18,7 @@ from md_runs.export import build_export, check_pybamm, export_pybamm, load_param
 from md_runs.export import names as N
 from md_runs.trajectory import THERMO_COLUMNS, RunInfo, write_run_info
 
-R = 8.314462618
-T_REF = 298.15
-EA = 60e3
-PROV = {"system": "LiF", "model": "li-ec-gfn1", "model_sha256": "ab" * 32}
-
-
-def d_at(t: float, d_ref: float) -> float:
-    return d_ref * math.exp(-EA / R * (1 / t - 1 / T_REF))
-
-
-def lif_results(folder, d_ref=1e-20, temps=(500.0, 600.0, 700.0), rel=0.1, arrhenius=True):
-    """Result files shaped exactly like `seimlip analyze` writes for bulk LiF runs (region "all")."""
-    folder.mkdir(parents=True, exist_ok=True)
-    points = []
-    for t in temps:
-        d = Quantity(d_at(t, d_ref), rel * d_at(t, d_ref), "m2/s", "MSD, kinisi Bayesian regression",
-                     {"region": "all", "temperature_K": t})
-        points.append(d)
-        AnalysisResult("diffusion", {
-            "li_diffusivity": [d],
-            "li_conductivity": [
-                Quantity(2e-6, 2e-7, "S/m", "Nernst-Einstein", {"temperature_K": t}),
-                Quantity(3e-6, 3e-6, "S/m", "Einstein-Helfand (collective MSD, block average)",
-                         {"temperature_K": t, "blocks": 5})],
-            "haven_ratio": Quantity(0.7, 0.7, "1", "D* / D_sigma", {"temperature_K": t}),
-            "li_concentration": Quantity(15.0, 0.3, "mol/m3", "N_Li / (N_A V)", {"temperature_K": t}),
-        }, provenance={**PROV, "run": f"runs/LiF_T{t:g}", "temperature_K": t,
-                       "time_window_ps": [0.0, 100.0]}).save(folder / f"LiF_T{t:g}" / "diffusion.json")
-    meta = {"temperature_K": temps[0], "system": "LiF", "formula_unit": "LiF", "formula_units": 32}
-    AnalysisResult("density", {
-        "density": Quantity(2640.0, 5.0, "kg/m3", "NPT mean volume", dict(meta)),
-        "partial_molar_volume": Quantity(9.8e-6, 2e-8, "m3/mol", "V N_A / n_formula_units", dict(meta)),
-        "li_to_sei_ratio": Quantity(1.0, 0.0, "1", "stoichiometry of formula_unit", dict(meta)),
-    }, provenance={**PROV, "run": f"runs/LiF_T{temps[0]:g}"}).save(folder / "LiF_T500" / "density.json")
-    if arrhenius:
-        ea = Quantity(EA, 2e3, "J/mol", "weighted least squares of ln D vs 1/T",
-                      {"of": "li_diffusivity", "system": "LiF", "temperatures_K": list(temps)})
-        AnalysisResult("arrhenius", {"activation_energy": ea, "li_diffusivity": points},
-                       provenance={"system": "LiF", "runs": [f"runs/LiF_T{t:g}" for t in temps],
-                                   "temperatures_K": list(temps)}).save(folder / "arrhenius_LiF.json")
-    return folder
-
+from helpers import EA, R, T_REF, d_at, lif_results
 
 def sei_growth(export_path, cycles=1) -> float:
     """SEI thickness growth (m) in a short SPM run with the exported set and its SEI option."""

@@ -8,16 +8,12 @@ import sys
 
 import numpy as np
 import pytest
-from test_deploy import TwoHopPotential, li_ec_cell, small_model
 
 from md_runs.lammps import LammpsProtocol, read_dump, run_lammps, single_point, write_lammps_data
-from mlip.deploy import export, lammps_plugin_path, load_calculator
+from mlip.deploy import export, load_calculator
 from mlip.errors import UserError
 
-
-@pytest.fixture(scope="module")
-def plugin():
-    return lammps_plugin_path()  # builds on first use (~1-2 min), cached afterwards
+from helpers import TwoHopPotential, li_ec_cell, small_model
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from md_runs.protocols.files import truncate_dump, truncate_extxyz
 from md_runs.trajectory import find_runs, read_run, read_run_info, read_thermo_csv
 from mlip.errors import UserError
 
+from helpers import assert_continuous, lif_transport, small_model
+
 SEIMLIP = [sys.executable, "-c", "from active_learning.cli import main; main()"]
 
 
@@ -29,23 +31,6 @@ def seimlip(*args: str, **kwargs) -> subprocess.CompletedProcess:
 def write_config(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def lif_transport(**overrides) -> dict:
-    config = {"protocol": "li_transport", "model": "li-ec-gfn1", "engine": "lammps", "seed": 3,
-              "temperatures_K": [600, 800], "timestep_fs": 1.0,
-              "systems": [{"phase": "LiF", "repeat": [2, 2, 2]}],
-              "steps": {"minimise": 20, "equilibrate": 40, "production": 60},
-              "intervals": {"thermo": 10, "dump": 10, "restart": 30}}
-    config.update(overrides)
-    return config
-
-
-def assert_continuous(steps, spacing: int, count: int) -> None:
-    steps = np.asarray(steps, dtype=int)
-    assert len(steps) == count, steps
-    assert np.all(np.diff(steps) == spacing), steps
-    assert steps[0] == 0
 
 
 def test_bad_protocol_yaml_is_one_line_exit_2(tmp_path):
@@ -182,7 +167,6 @@ def test_li_transport_two_temperatures_and_monitor_stop(tmp_path):
 def test_ase_engine_committee_monitor_and_extension(tmp_path):
     """ASE engine: a random 2-member committee trips the force-deviation monitor; a healthy run
     extended from 40 to 80 steps (with a half-written frame left behind) stays continuous."""
-    from test_deploy import small_model
 
     from mlip.deploy import export
 

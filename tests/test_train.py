@@ -3,55 +3,15 @@
 from __future__ import annotations
 
 import csv
-import functools
 import json
 
-import numpy as np
 import pytest
 import torch
-from ase import Atoms
-from ase.build import bulk, molecule
 
 from mlip.errors import UserError
 
-SPECIES = ["H", "Li", "C", "O", "F"]
-
-
-@functools.lru_cache(maxsize=1)
-def xtb_frames() -> tuple[Atoms, ...]:
-    """12 tiny frames labelled with GFN1-xTB (~2 s): rattled bcc Li cells (with stress), Li
-    diatomics and small molecules in periodic boxes. Shared with test_eval (imported from here)."""
-    from tblite.ase import TBLite
-
-    rng = np.random.default_rng(7)
-    out = []
-
-    def label(a: Atoms, config_type: str) -> None:
-        a.calc = TBLite(method="GFN1-xTB", verbosity=0)
-        e, f, s = a.get_potential_energy(), a.get_forces(), a.get_stress(voigt=True)
-        a.calc = None
-        a.info.update(energy=float(e), config_type=config_type)
-        if config_type == "li_bulk":
-            a.info["stress"] = np.array(s)
-        a.arrays["forces"] = np.array(f)
-        out.append(a)
-
-    for reps in [(1, 1, 1)] * 3 + [(1, 1, 2)] * 2:
-        a = bulk("Li", "bcc", a=3.44 * (1 + 0.02 * rng.standard_normal()), cubic=True).repeat(reps)
-        a.rattle(0.1, seed=int(rng.integers(1 << 30)))
-        label(a, "li_bulk")
-    for sym in ["LiF", "LiF", "LiH"]:
-        a = Atoms(sym, positions=[[0, 0, 0], [1.55 + 0.1 * rng.standard_normal(), 0.1, 0]], cell=[6, 6, 6], pbc=True)
-        a.center()
-        label(a, "li_diatomic")
-    for name in ["H2O", "H2O", "CO2", "CO2"]:
-        a = molecule(name)
-        a.center(vacuum=2.5)
-        a.pbc = True
-        a.rattle(0.05, seed=int(rng.integers(1 << 30)))
-        label(a, "molecule")
-    return tuple(out)
-
+from helpers import XTB_SPECIES as SPECIES
+from helpers import xtb_frames
 
 SPLIT = {"train": [0, 1, 3, 5, 6, 8, 9, 11], "val": [2, 10], "test": [4, 7]}
 

@@ -34,8 +34,8 @@ def graph_of(atoms, model):
 
 def test_shipped_single_head_model_is_unchanged():
     from mlip.deploy import load_calculator
-    from mlip.deploy.exporter import potential_from_deployed
-    from mlip.evaluate import predict
+    from mlip.model.io import load_potential as potential_from_deployed
+    from mlip.train.metrics import predict
 
     atoms = frames("test", 1)[0].copy()
     calc = load_calculator("li-ec-gfn1", device="cpu")
@@ -79,7 +79,7 @@ def test_heads_are_invariant_and_forces_are_minus_the_gradient_of_their_mean():
             moved.positions[atom, axis] += sign * h
             e.append(float(energy_forces_stress(model, graph_of(moved, model))["energy"][0]))
         assert float(out["forces"][atom, axis]) == pytest.approx(-(e[0] - e[1]) / (2 * h), abs=1e-6)
-    heads = model.head_node_energies(g.species, g.edge_index, g.positions[g.edge_index[1]] - g.positions[g.edge_index[0]]
+    heads = model(g.species, g.edge_index, g.positions[g.edge_index[1]] - g.positions[g.edge_index[0]]
                                      + g.shifts)
     assert heads.shape == (len(atoms), 4)
 
@@ -113,7 +113,7 @@ def tuned_heads(tmp_path_factory):
 
 
 def test_training_heads_from_the_shipped_model_spreads_them_meaningfully(tuned_heads):
-    from mlip.deploy.exporter import potential_from_deployed
+    from mlip.model.io import load_potential as potential_from_deployed
     from mlip.model import Potential
     from mlip.model.heads import with_readout_heads
     from mlip.train import load_model
@@ -130,15 +130,15 @@ def test_training_heads_from_the_shipped_model_spreads_them_meaningfully(tuned_h
     again = Potential.from_state(tuned.to_state())
     g = graph_of(train_frames[0], tuned)
     vec = g.positions[g.edge_index[1]] - g.positions[g.edge_index[0]] + g.shifts
-    heads = tuned.head_node_energies(g.species, g.edge_index, vec)
-    torch.testing.assert_close(again.head_node_energies(g.species, g.edge_index, vec), heads, atol=0, rtol=0)
+    heads = tuned(g.species, g.edge_index, vec)
+    torch.testing.assert_close(again(g.species, g.edge_index, vec), heads, atol=0, rtol=0)
     assert float(heads.sum(0).std()) > 1e-4  # the heads disagree
 
 
 def test_exported_heads_match_eager_and_report_their_spread(tuned_heads, tmp_path):
     from mlip.deploy import load_calculator
     from mlip.deploy.exporter import export
-    from mlip.evaluate import predict
+    from mlip.train.metrics import predict
     from mlip.train import load_model
 
     root, _, _ = tuned_heads
@@ -163,7 +163,8 @@ def _png_has_content(path) -> bool:
 
 
 def test_calibration_report_for_a_shallow_ensemble_and_a_committee(tuned_heads, tmp_path):
-    from mlip.deploy.exporter import export, potential_from_deployed
+    from mlip.deploy.exporter import export
+    from mlip.model.io import load_potential as potential_from_deployed
     from mlip.uncertainty import calibration_report
 
     root, _, _ = tuned_heads

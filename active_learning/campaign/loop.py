@@ -108,7 +108,7 @@ def _explore(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, it: 
 
 def _select_phase(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, it: int) -> None:
     from mlip.model.descriptors import frame_descriptors
-    from mlip.train.checkpoint import load_model
+    from mlip.model.io import load_potential as load_model
 
     rows = store.frames(frames_t.c.iteration == it, frames_t.c.status == "candidate")
     remaining = cfg.convergence.max_oracle_calls - store.oracle_calls()

@@ -230,7 +230,7 @@ def _near_duplicates(campaign_dir, cfg: CampaignConfig, store: CampaignStore, fr
         return list(range(len(frames))), None, None
     it = models[-1].iteration
     from mlip.model.descriptors import frame_descriptors
-    from mlip.train.checkpoint import load_model
+    from mlip.model.io import load_potential as load_model
 
     desc = frame_descriptors(load_model(member_checkpoint(Path(campaign_dir), it)), frames)
     _, stored = store.descriptors(it)

@@ -61,17 +61,8 @@ class LabelConfig(StrictModel):
 
 
 def read_input(path: Path) -> list:
-    try:
-        from mlip.data.readers import read_frames
-    except ImportError:  # pragma: no cover - the readers ship with mlip
-        import ase.io
+    from mlip.data.readers import read_frames  # imported on use: keeps `seimlip --help` fast
 
-        if not path.exists():
-            raise UserError("no such file or folder", str(path)) from None
-        try:
-            return list(ase.io.read(str(path), ":"))
-        except Exception as exc:  # noqa: BLE001 - ase.io raises many types
-            raise UserError(f"cannot read frames: {exc}", str(path)) from None
     return read_frames(path)
 
 

@@ -21,12 +21,9 @@ from mlip.errors import UserError
 def model_file(model: str | os.PathLike) -> tuple[Path, dict]:
     """(deployed file, its metadata) for a file path or a shipped model's name."""
     from mlip.deploy.format import read_metadata
+    from mlip.model.io import resolve_model_path  # torch: imported when a model is named, not at startup
 
-    path = Path(os.fspath(model))
-    if not path.exists() and path.suffix == "" and os.sep not in str(model):
-        from mlip.pretrained import pretrained_path
-
-        path = pretrained_path(str(model))
+    path = resolve_model_path(model)
     return path.resolve(), read_metadata(path)
 
 

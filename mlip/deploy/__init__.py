@@ -30,7 +30,7 @@ def export(source, output, dtype=None, **kwargs):
 
 
 def load_deployed(path, device="cpu"):
-    from mlip.deploy.exporter import load_deployed as _load
+    from mlip.model.io import load_deployed as _load
 
     return _load(path, device)
 

@@ -10,8 +10,6 @@ ensemble (``readout_heads`` > 1) adds ``head_energies``, ``head_energy_std``, ``
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,41 +17,23 @@ import torch
 from ase.calculators.calculator import Calculator, all_changes
 from torch import nn
 
+from mlip.deploy.exporter import build_deployed
 from mlip.errors import UserError
+from mlip.model.io import load_deployed, model_kind, resolve_model_path
+from mlip.model.output import LAMMPS_ORDER
 
 
 def resolve_model(model: Any, device: str | torch.device = "cpu") -> tuple[torch.jit.ScriptModule, dict]:
-    """(scripted deployed module, metadata) for a file path, a shipped name or a Potential."""
-    from mlip.deploy.exporter import build_deployed, is_deployed_file, load_deployed
-
-    if isinstance(model, nn.Module) or (isinstance(model, (list, tuple)) and model
-                                        and all(isinstance(m, nn.Module) for m in model)):
-        module, metadata = build_deployed(model)
+    """(scripted deployed module, metadata) for a deployed file, a checkpoint, a shipped name, a
+    Potential, or a list of checkpoints/Potentials (an in-memory committee)."""
+    if isinstance(model, (list, tuple)) or isinstance(model, nn.Module):
+        module, metadata = build_deployed(list(model) if isinstance(model, (list, tuple)) else model)
         return module.to(device), metadata
-    if isinstance(model, (list, tuple)):  # several checkpoints: an in-memory committee
-        module, metadata = build_deployed(list(model))
-        return module.to(device), metadata
-    path = Path(os.fspath(model))
-    if not path.exists() and path.suffix == "" and os.sep not in str(model):
-        from mlip.pretrained import pretrained_path
-
-        path = pretrained_path(str(model))
-    if path.is_file() and not is_deployed_file(path) and _is_checkpoint(path):
+    path = resolve_model_path(model)
+    if path.is_file() and model_kind(path) == "checkpoint":
         module, metadata = build_deployed(path)  # a training checkpoint: script it in memory
         return module.to(device), metadata
     return load_deployed(path, device)
-
-
-def _is_checkpoint(path: Path) -> bool:
-    """A torch.save archive (data.pkl, no TorchScript code): what training writes."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return any(n.endswith("/data.pkl") for n in names) and not any("/code/" in n for n in names)
 
 
 def _pick_device(device: str | torch.device) -> torch.device:
@@ -126,8 +106,8 @@ class SeimlipCalculator(Calculator):
         self.results["forces"] = out["forces"].detach().double().cpu().numpy()
         self.results["energies"] = out["node_energy"].detach().double().cpu().numpy()
         if pbc.all():
-            v = out["virial"].detach().double().cpu().numpy()  # LAMMPS order xx yy zz xy xz yz
-            self.results["stress"] = -np.array([v[0], v[1], v[2], v[5], v[4], v[3]]) / atoms.get_volume()
+            v = out["virial"].detach().double().cpu().numpy()  # LAMMPS order: back to ASE Voigt
+            self.results["stress"] = -v[list(LAMMPS_ORDER)] / atoms.get_volume()
         if self.n_members > 1:
             self.results["energy_std"] = float(out["energy_std"].item())
             self.results["force_dev"] = out["force_dev"].detach().double().cpu().numpy()

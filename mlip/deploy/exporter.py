@@ -2,7 +2,7 @@
 
 ``export(source, output)`` writes a TorchScript archive of :class:`DeployedPotential` (one model,
 or a committee when ``source`` is a list) with its metadata in ``seimlip.json`` (see
-:mod:`mlip.deploy.format`). ``load_deployed(path)`` reads it back and checks the format.
+:mod:`mlip.deploy.format`); :func:`mlip.model.io.load_deployed` reads it back and checks the format.
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ from typing import Any, Sequence, Union
 import torch
 from torch import nn
 
-from mlip.deploy.format import FORMAT_NAME, FORMAT_VERSION, METADATA_FILE, _check_metadata, _diagnose, is_deployed_file, read_metadata  # noqa: F401
+from e3nn.util.jit import compile as e3nn_compile
+
+from mlip.deploy.format import FORMAT_NAME, FORMAT_VERSION, METADATA_FILE
 from mlip.deploy.module import DeployedPotential
-from mlip.errors import UserError, first_line
+from mlip.errors import UserError
+from mlip.model.io import load_potential, model_kind, resolve_model_path
+from mlip.model.output import model_dtype
 from mlip.utils import atomic_path
+from mlip.version import __version__
 
 Source = Union[str, os.PathLike, nn.Module]
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -44,13 +49,6 @@ def _parse_dtype(dtype: Any) -> torch.dtype | None:
     if name not in _DTYPES:
         raise UserError(f"unknown dtype '{dtype}': use float32 or float64")
     return _DTYPES[name]
-
-
-def _model_dtype(model: nn.Module) -> torch.dtype:
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return torch.get_default_dtype()
 
 
 def _config_dict(model: nn.Module) -> dict | None:
@@ -82,31 +80,20 @@ def _n_interactions(model: nn.Module) -> int:
 def _load_source(source: Source) -> tuple[nn.Module, str]:
     if isinstance(source, nn.Module):
         return source, type(source).__name__
-    path = Path(source)
+    path = resolve_model_path(source)
     if not path.is_file():
         raise UserError("checkpoint file not found", str(path))
-    if is_deployed_file(path):
+    if model_kind(path) == "deployed":
         raise UserError("this is already a deployed model file; export takes training checkpoints",
                         str(path))
-    try:
-        from mlip.train import load_model
-    except ImportError as exc:
-        raise UserError(f"cannot read checkpoints: mlip.train.load_model is unavailable ({exc})",
-                        str(path)) from None
-    return load_model(path), str(path)
+    return load_potential(path), str(path)
 
 
 def _script_member(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     member = copy.deepcopy(model).to(dtype).eval()
     for p in member.parameters():
         p.requires_grad_(False)
-    try:  # e3nn modules carry their own compile modes (script or trace)
-        from e3nn.util.jit import compile as e3nn_compile
-
-        member = e3nn_compile(member)
-    except ImportError:  # pragma: no cover - e3nn is a dependency
-        pass
-    return member
+    return e3nn_compile(member)  # e3nn modules carry their own compile modes (script or trace)
 
 
 def build_deployed(source: Source | Sequence[Source], dtype: Any = None) -> tuple[torch.jit.ScriptModule, dict]:
@@ -125,7 +112,7 @@ def build_deployed(source: Source | Sequence[Source], dtype: Any = None) -> tupl
             raise UserError(f"committee members must share one cutoff: {model.cutoff} differs from "
                             f"{cutoff}", origin)
     n_interactions = max(_n_interactions(m) for m in models)
-    target = _parse_dtype(dtype) or _model_dtype(models[0])
+    target = _parse_dtype(dtype) or model_dtype(models[0])
     _dtype_name(target)
 
     wrapper = DeployedPotential([_script_member(m, target) for m in models])
@@ -134,8 +121,6 @@ def build_deployed(source: Source | Sequence[Source], dtype: Any = None) -> tupl
     except Exception as exc:  # TorchScript errors are long; the first lines say what failed
         head = "\n".join(str(exc).strip().splitlines()[:6])
         raise UserError(f"the model cannot be compiled to TorchScript:\n{head}") from exc
-
-    from mlip import __version__
 
     metadata = {
         "format": FORMAT_NAME,
@@ -169,53 +154,3 @@ def export(source: Source | Sequence[Source], output: str | os.PathLike, dtype: 
     with atomic_path(output) as tmp:
         torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata, indent=1)})
     return output
-
-
-def load_deployed(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.jit.ScriptModule, dict]:
-    """Load a deployed file: (scripted module on ``device``, metadata). Refuses other formats/versions."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError("model file not found", str(path))
-    if not is_deployed_file(path):
-        raise UserError(_diagnose(path), str(path))
-    extra = {METADATA_FILE: ""}
-    try:
-        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
-    except RuntimeError as exc:
-        raise UserError(f"cannot load the deployed model ({first_line(exc)})", str(path)) from None
-    try:
-        metadata = json.loads(extra[METADATA_FILE])
-    except json.JSONDecodeError:
-        raise UserError("the model's seimlip.json metadata is not valid JSON", str(path)) from None
-    _check_metadata(metadata, path)
-    module.eval()
-    return module, metadata
-
-
-def potential_from_deployed(path: str | os.PathLike):
-    """The eager :class:`~mlip.model.Potential` inside a single-model deployed file (shipped name or
-    path), rebuilt from its metadata config and weights: what fine-tuning (``init_from``) starts from."""
-    from mlip.config import validate
-    from mlip.model import ModelConfig, Potential
-
-    path = Path(path)
-    if not path.exists() and path.suffix == "" and os.sep not in str(path):
-        from mlip.pretrained import pretrained_path
-
-        path = pretrained_path(str(path))
-    module, metadata = load_deployed(path)
-    if int(metadata["n_members"]) != 1:
-        raise UserError(f"a committee of {metadata['n_members']} models: give one of its checkpoints", str(path))
-    config = (metadata.get("members") or [{}])[0].get("config")
-    if not isinstance(config, dict):
-        raise UserError("the deployed file does not record its model config", str(path))
-    model = Potential(validate(ModelConfig, config, f"{path} model config"), metadata["species"])
-    own = model.state_dict()
-    prefix = "members.0."
-    weights = {k[len(prefix):]: v for k, v in module.state_dict().items()
-               if k.startswith(prefix) and k[len(prefix):] in own}
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise UserError(f"the deployed weights do not match its config: {first_line(exc)}", str(path)) from None
-    return model.eval()

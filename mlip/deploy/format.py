@@ -29,13 +29,25 @@ FORMAT_VERSION = 1
 METADATA_FILE = "seimlip.json"
 
 
-def is_deployed_file(path: str | os.PathLike) -> bool:
-    """True if ``path`` is a TorchScript archive carrying seimlip metadata (cheap: reads the zip index)."""
+def file_kind(path: str | os.PathLike) -> str:
+    """What a model file is, from its zip index alone: ``"deployed"`` (seimlip metadata inside),
+    ``"checkpoint"`` (a ``torch.save`` archive: pickled data, no TorchScript code), ``"torchscript"``
+    (code without seimlip metadata) or ``"unknown"`` (not a zip archive)."""
     try:
         with zipfile.ZipFile(path) as zf:
-            return any(name.endswith(f"/extra/{METADATA_FILE}") for name in zf.namelist())
+            names = zf.namelist()
     except (zipfile.BadZipFile, OSError):
-        return False
+        return "unknown"
+    if any(name.endswith(f"/extra/{METADATA_FILE}") for name in names):
+        return "deployed"
+    if any(n.endswith("/data.pkl") for n in names) and not any("/code/" in n for n in names):
+        return "checkpoint"
+    return "torchscript"
+
+
+def is_deployed_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a TorchScript archive carrying seimlip metadata (cheap: reads the zip index)."""
+    return file_kind(path) == "deployed"
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -67,11 +79,8 @@ def _check_metadata(metadata: dict, path: Path) -> None:
 
 
 def _diagnose(path: Path) -> str:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return "not a seimlip deployed model (not a TorchScript archive)"
-    if any(n.endswith("/data.pkl") for n in names) and not any("/code/" in n for n in names):
-        return "this looks like a training checkpoint, not a deployed model: run `seimlip deploy` on it"
-    return "a TorchScript file without seimlip metadata: not a seimlip deployed model (export it with `seimlip deploy`)"
+    return {
+        "unknown": "not a seimlip deployed model (not a TorchScript archive)",
+        "checkpoint": "this looks like a training checkpoint, not a deployed model: run `seimlip deploy` on it",
+    }.get(file_kind(path), "a TorchScript file without seimlip metadata: not a seimlip deployed model "
+                           "(export it with `seimlip deploy`)")

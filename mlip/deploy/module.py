@@ -17,16 +17,18 @@ are the ones whose energy counts (LAMMPS owned atoms; all atoms for ASE) and ret
   atoms), ``atom_energy_std`` [N] (per-atom std over heads) and ``max_atom_energy_std`` (over
   the first ``n_local`` atoms). They come from the heads' outputs at no extra autograd cost.
 
-Positions enter only through ``edge_vec = pos[j] - pos[i] + shift`` (row 0 of ``edge_index`` is
-the centre i, row 1 the neighbour j), so forces and virial both follow from dE/d(edge_vec).
+Each member is a :class:`mlip.model.output.ForceStressOutput` (the force/virial code training
+uses); this module adds only the committee and head statistics and the LAMMPS virial order.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 from torch import Tensor, nn
+
+from mlip.model.output import LAMMPS_ORDER, ForceStressOutput
 
 
 class DeployedPotential(nn.Module):
@@ -34,91 +36,49 @@ class DeployedPotential(nn.Module):
         super().__init__()
         if not members:
             raise ValueError("a deployed potential needs at least one member")
-        self.members = nn.ModuleList(members)
-        self.n_members = len(members)
         heads = {int(getattr(m, "n_heads", 1)) for m in members}
         if len(heads) != 1:
             raise ValueError(f"committee members must share one number of readout heads, got {sorted(heads)}")
+        self.members = nn.ModuleList([ForceStressOutput(m) for m in members])
+        self.n_members = len(members)
         self.n_heads = heads.pop()
+        self.lammps_order = list(LAMMPS_ORDER)
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor, n_local: int) -> Dict[str, Tensor]:
-        n_atoms = species.shape[0]
-        leaves: List[Tensor] = []
-        node_energies: List[Tensor] = []
-        energies: List[Tensor] = []
-        head_devs: List[Tensor] = []
-        atom_stds: List[Tensor] = []
-        total = torch.zeros((), dtype=edge_vec.dtype, device=edge_vec.device)
+        batch = torch.zeros(species.shape[0], dtype=torch.int64, device=species.device)
+        outs: List[Dict[str, Tensor]] = []
         for member in self.members:
-            # each member differentiates its own copy: one backward pass gives every member's grads
-            vec = edge_vec.detach().requires_grad_(True)
-            if hasattr(member, "head_node_energies") and self.n_heads > 1:
-                heads = member.head_node_energies(species, edge_index, vec)  # [N, K]
-                node_energy = heads.mean(1)
-                dev = (heads - node_energy.unsqueeze(1)).detach()
-                head_devs.append(dev[:n_local].sum(0))
-                atom_stds.append(dev.square().mean(1).sqrt())
-            else:
-                node_energy = member(species, edge_index, vec)
-            energy = node_energy[:n_local].sum()
-            leaves.append(vec)
-            node_energies.append(node_energy)
-            energies.append(energy)
-            total = total + energy
-        grads = torch.autograd.grad([total], leaves, allow_unused=True)
+            outs.append(member(species, edge_index, edge_vec, batch, 1, n_local, None, False))
+        energies = torch.stack([o["energy"][0] for o in outs])
+        node_energies = torch.stack([o["node_energy"] for o in outs])
+        member_forces = torch.stack([o["forces"] for o in outs])
+        virial = torch.stack([o["virial"][0] for o in outs]).mean(0)[self.lammps_order]
+        out: Dict[str, Tensor] = {"energy": energies.mean(), "node_energy": node_energies.mean(0),
+                                  "forces": member_forces.mean(0), "virial": virial}
+        if self.n_heads > 1:
+            out.update(self._head_statistics(outs, energies, n_local))
+        if self.n_members > 1:
+            out.update(self._committee_statistics(energies, node_energies, member_forces, n_local))
+        return out
 
-        centre = edge_index[0]
-        neighbour = edge_index[1]
-        forces_list: List[Tensor] = []
-        virials: List[Tensor] = []
-        for k in range(len(leaves)):
-            grad: Optional[Tensor] = grads[k]
-            if grad is None:
-                g = torch.zeros_like(edge_vec)
-            else:
-                g = grad
-            # edge_vec = x_j - x_i (+ shift): F_i += dE/dvec, F_j -= dE/dvec
-            forces = torch.zeros((n_atoms, 3), dtype=edge_vec.dtype, device=edge_vec.device)
-            forces = forces.index_add(0, centre, g).index_add(0, neighbour, -g)
-            w = -(edge_vec.detach().unsqueeze(2) * g.unsqueeze(1)).sum(0)  # W_ab = -sum r_a dE/dr_b
-            virial = torch.stack([w[0, 0], w[1, 1], w[2, 2], 0.5 * (w[0, 1] + w[1, 0]),
-                                  0.5 * (w[0, 2] + w[2, 0]), 0.5 * (w[1, 2] + w[2, 1])])
-            forces_list.append(forces)
-            virials.append(virial)
+    def _head_statistics(self, outs: List[Dict[str, Tensor]], energies: Tensor, n_local: int) -> Dict[str, Tensor]:
+        head_dev = torch.stack([o["head_energy_dev"][0] for o in outs])  # [M, K]
+        atom_std = torch.stack([o["head_node_dev"].square().mean(1).sqrt() for o in outs]).mean(0)
+        return {"head_energies": (energies.unsqueeze(1) + head_dev).mean(0),
+                "head_energy_std": head_dev.square().mean(1).sqrt().mean(),
+                "atom_energy_std": atom_std, "max_atom_energy_std": _local_max(atom_std, n_local)}
 
-        out: Dict[str, Tensor] = {}
-        if len(head_devs) > 0:
-            head_dev = torch.stack(head_devs)  # [M, K]
-            out["head_energies"] = (torch.stack(energies).detach().unsqueeze(1) + head_dev).mean(0)
-            out["head_energy_std"] = head_dev.square().mean(1).sqrt().mean()
-            atom_std = torch.stack(atom_stds).mean(0)
-            out["atom_energy_std"] = atom_std
-            if n_local > 0:
-                out["max_atom_energy_std"] = atom_std[:n_local].max()
-            else:
-                out["max_atom_energy_std"] = torch.zeros((), dtype=edge_vec.dtype, device=edge_vec.device)
-        if self.n_members == 1:
-            out["energy"] = energies[0].detach()
-            out["node_energy"] = node_energies[0].detach()
-            out["forces"] = forces_list[0]
-            out["virial"] = virials[0]
-            return out
-
-        member_energies = torch.stack(energies).detach()
-        member_forces = torch.stack(forces_list)
+    def _committee_statistics(self, energies: Tensor, node_energies: Tensor, member_forces: Tensor,
+                              n_local: int) -> Dict[str, Tensor]:
         mean_forces = member_forces.mean(0)
         force_dev = ((member_forces - mean_forces.unsqueeze(0)) ** 2).sum(2).mean(0).sqrt()
-        out["energy"] = member_energies.mean()
-        out["node_energy"] = torch.stack(node_energies).detach().mean(0)
-        out["forces"] = mean_forces
-        out["virial"] = torch.stack(virials).mean(0)
-        out["energy_std"] = member_energies.std(unbiased=False)
-        out["force_dev"] = force_dev
-        if n_local > 0:
-            out["max_force_dev"] = force_dev[:n_local].max()
-        else:
-            out["max_force_dev"] = torch.zeros((), dtype=edge_vec.dtype, device=edge_vec.device)
-        out["member_energies"] = member_energies
-        out["member_forces"] = member_forces
-        out["member_node_energies"] = torch.stack(node_energies).detach()
-        return out
+        return {"energy_std": energies.std(unbiased=False), "force_dev": force_dev,
+                "max_force_dev": _local_max(force_dev, n_local), "member_energies": energies,
+                "member_forces": member_forces, "member_node_energies": node_energies}
+
+
+def _local_max(values: Tensor, n_local: int) -> Tensor:
+    """The largest of the first ``n_local`` values (zero when there are none)."""
+    if n_local > 0:
+        return values[:n_local].max()
+    return torch.zeros((), dtype=values.dtype, device=values.device)

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from mlip.data.graph import atoms_to_graph, collate
+
 
 def _batches(model, frames: Sequence[Atoms], batch_size: int):
-    from mlip.data.graph import atoms_to_graph, collate
-
     dtype = next(model.parameters()).dtype
     for start in range(0, len(frames), batch_size):
         chunk = frames[start:start + batch_size]

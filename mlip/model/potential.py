@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from mlip.errors import UserError, first_line
+from mlip.config import validate
 from mlip.model.config import ModelConfig
 from mlip.nn.grouping import group_edges
 from mlip.nn import BesselBasis, InteractionBlock, PolynomialEnvelope, RadialMLP, SphericalHarmonics, ZBLRepulsion
@@ -19,11 +20,11 @@ FORMAT_VERSION = 2
 class Potential(nn.Module):
     """E_i = E0[z_i] + scale * sum_t readout_t(h_i^t) + shift (+ ZBL_i).
 
-    With ``readout_heads`` K > 1 the last readout has K heads (a shallow ensemble):
-    ``head_node_energies`` gives the K per-atom energies [N, K] and ``forward`` their mean.
+    With ``readout_heads`` K > 1 the last readout has K heads (a shallow ensemble).
 
     ``forward(species [N] int64, edge_index [2,E] (centre i, neighbour j), edge_vec [E,3] = r_j - r_i
-    (+ shift))`` returns per-atom energies [N] in eV. Positions enter only through ``edge_vec``, so
+    (+ shift))`` returns the per-atom energies of each readout head [N, K] in eV (K = 1 without a
+    shallow ensemble); :class:`mlip.model.output.ForceStressOutput` takes their mean and derivatives. Positions enter only through ``edge_vec``, so
     periodic images and LAMMPS ghost atoms are served alike; edges longer than the cutoff contribute
     nothing. TorchScript-able.
     """
@@ -87,10 +88,6 @@ class Potential(nn.Module):
         self.to(config.torch_dtype)
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
-        return self.head_node_energies(species, edge_index, edge_vec).mean(1)
-
-    def head_node_energies(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
-        """Per-atom energies of each readout head, [N, K] (K = 1 without a shallow ensemble)."""
         receiver = edge_index[0]
         sender = edge_index[1]
         n = species.shape[0]
@@ -142,8 +139,6 @@ class Potential(nn.Module):
         missing = [k for k in ("config", "species", "atomic_energies", "scale", "shift", "state_dict") if k not in state]
         if missing:
             raise UserError(f"model state lacks {', '.join(missing)}")
-        from mlip.config import validate
-
         config = validate(ModelConfig, dict(state["config"]), "model state config")
         model = cls(config, state["species"], state["atomic_energies"], state["scale"], state["shift"])
         try:

@@ -5,7 +5,9 @@ loaders), ``loss``, ``ema``, ``schedule``, ``checkpoint``, ``distributed``, ``lo
 ``plots``, and ``loop`` (the epoch loop itself).
 """
 
-from mlip.train.checkpoint import FORMAT_VERSION, load_checkpoint, load_model
+from mlip.model.io import load_checkpoint
+from mlip.model.io import load_potential as load_model
+from mlip.train.checkpoint import FORMAT_VERSION
 from mlip.train.config import TrainConfig, load_train_config
 
 __all__ = ["FORMAT_VERSION", "TrainConfig", "load_checkpoint", "load_model", "load_train_config", "train"]

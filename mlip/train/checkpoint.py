@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
 
-from mlip.errors import UserError, first_line
+from mlip.errors import UserError
+from mlip.model.io import CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KIND, load_checkpoint
 from mlip.utils import atomic_path
 
-FORMAT_VERSION = 1
-KIND = "seimlip-checkpoint"
+FORMAT_VERSION, KIND = CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KIND
 
 
 def rng_state() -> dict:
@@ -65,26 +66,6 @@ def save_checkpoint(path: str | Path, state: dict, keep_previous: bool = False) 
             os.replace(path, previous_path(path))
 
 
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Read and check a seimlip checkpoint; anything else is one clear UserError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError("checkpoint not found", str(path))
-    if path.stat().st_size == 0:
-        raise UserError("empty file (0 bytes), not a seimlip checkpoint", str(path))
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # not a torch file, or one that needs pickled code
-        raise UserError(f"not a seimlip checkpoint ({type(exc).__name__}: {first_line(exc, 120)})", str(path)) from None
-    if not isinstance(state, dict) or state.get("kind") != KIND or "format_version" not in state:
-        raise UserError("not a seimlip checkpoint (no format_version/kind)", str(path))
-    if state["format_version"] != FORMAT_VERSION:
-        raise UserError(
-            f"checkpoint format_version {state['format_version']} is not supported by this seimlip "
-            f"(expects {FORMAT_VERSION})", str(path))
-    return state
-
-
 def load_resume_checkpoint(path: str | Path, map_location="cpu") -> tuple[dict, Path]:
     """(state, file) of the newest readable checkpoint: ``path``, or the previous one kept beside it
     when ``path`` is missing, truncated or corrupt (a line on stderr says so)."""
@@ -96,19 +77,6 @@ def load_resume_checkpoint(path: str | Path, map_location="cpu") -> tuple[dict, 
         if not previous.is_file():
             raise
         state = load_checkpoint(previous, map_location)
-        from rich.console import Console
-
         Console(stderr=True).print(f"warning: {exc}; resuming from {previous} (epoch {state.get('epoch')})",
                                    markup=False, highlight=False, soft_wrap=True)
         return state, previous
-
-
-def load_model(path: str | Path, use_ema: bool = True, map_location="cpu"):
-    """The trained Potential in a checkpoint: the EMA weights by default, the raw ones otherwise."""
-    from mlip.model import Potential
-
-    state = load_checkpoint(path, map_location=map_location)
-    weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
-    model = Potential.from_state(weights)
-    model.eval()
-    return model

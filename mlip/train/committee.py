@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from mlip.errors import UserError
+from mlip.train.checkpoint import previous_path
+from mlip.train.loop import train
 from mlip.train.config import TrainConfig, dump_config
 
 
@@ -27,8 +29,6 @@ def member_status(out_dir: Path) -> str:
     """``done`` (summary.json written), ``started`` (a checkpoint) or ``new``."""
     if (out_dir / "summary.json").is_file():
         return "done"
-    from mlip.train.checkpoint import previous_path
-
     last = out_dir / "checkpoints" / "last.pt"
     if last.is_file() or previous_path(last).is_file():  # a resume falls back on the previous one
         return "started"
@@ -48,8 +48,6 @@ def train_committee(config: TrainConfig, k: int = 4, out_dir: str | Path | None 
     checkpoint; without it an out_dir that already holds members is a UserError. ``init_from``
     (one model per member) fine-tunes member i from ``init_from[i]``, e.g. the previous committee.
     """
-    from mlip.train.loop import train
-
     if k < 1:
         raise UserError(f"a committee needs at least one member, got {k}", "committee")
     out = Path(out_dir if out_dir is not None else config.out_dir)

@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlip.config import StrictModel, dump_config, load_config
+from mlip.config import StrictModel, dump_config, load_config, read_yaml, validate
 from mlip.data.keys import LabelKeys
 from mlip.data.species import DEFAULT_SPECIES
 from mlip.errors import UserError
+from mlip.model import ModelConfig
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -148,8 +149,6 @@ def resolve_model_config(spec: dict[str, Any]):
     """``{"preset": "small", **overrides}`` or a full ModelConfig mapping -> ModelConfig."""
     from pydantic import ValidationError
 
-    from mlip.model import ModelConfig
-
     spec = dict(spec or {})
     preset = spec.pop("preset", None)
     try:
@@ -170,8 +169,6 @@ def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None 
         path = PRESETS_DIR / f"{path}.yaml"
     if not overrides:
         return load_config(TrainConfig, path)
-    from mlip.config import read_yaml, validate
-
     data = read_yaml(path) if path is not None else {}
     for key, value in overrides.items():
         node = data

@@ -19,6 +19,7 @@ from mlip.data.stats import fit_reference_energies
 from mlip.data.validate import validate_frames
 from mlip.errors import UserError
 from mlip.train.config import DataConfig
+from mlip.train.logging import console
 
 
 @dataclass
@@ -56,8 +57,6 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
     seen = {s for a in splits.train for s in a.get_chemical_symbols()}
     unseen = sorted({s for a in splits.val + splits.test for s in a.get_chemical_symbols()} - seen)
     if unseen:
-        from mlip.train.logging import console
-
         console.print(f"[yellow]warning:[/] element(s) {', '.join(unseen)} appear in validation/test frames "
                       "but not in the training set: their reference energies are 0")
     return splits

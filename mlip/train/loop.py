@@ -15,16 +15,21 @@ from pathlib import Path
 import torch
 
 from mlip.errors import UserError
-from mlip.evaluate import E_SQ, F_SQ, N_E, N_F, N_S, N_SUMS, S_SQ, frame_error_sums, metrics_from_sums
+from mlip.data.graph import collate
+from mlip.model.io import load_potential
+from mlip.model.output import energy_forces_stress
 from mlip.train import distributed as D
 from mlip.train.checkpoint import load_resume_checkpoint, rng_state, save_checkpoint, set_rng_state
 from mlip.train.config import TrainConfig, dump_config
-from mlip.train.data import fit_statistics, load_splits, make_graphs, make_loader
+from mlip.train.data import load_splits, make_graphs, make_loader
 from mlip.train.ema import ExponentialMovingAverage
 from mlip.train.logging import WandbRun, console, epoch_line, progress_bar, write_metrics_csv
 from mlip.train.loss import TERMS, loss_terms, stage_weights, weighted_loss
-from mlip.train.schedule import LRSchedule
-from mlip.utils import seed_everything
+from mlip.train.metrics import (E_SQ, F_SQ, N_E, N_F, N_S, N_SUMS, S_SQ, frame_error_sums, metrics_by_config_type,
+                                metrics_from_sums, predict)
+from mlip.train.plots import learning_curve, parity_plots
+from mlip.train.setup import build_optimizer, build_potential, wrap_distributed
+from mlip.utils import provenance, seed_everything, write_json_atomic
 
 # keys that may change between a run and its resumption (budgets, logging, hardware)
 RESUMABLE_CHANGES = {"max_epochs", "max_time_minutes", "patience", "wandb", "device", "eval_batch_size", "out_dir"}
@@ -52,91 +57,43 @@ def _check_resumable(config: TrainConfig, saved: dict, where: str) -> None:
                             f"(only {', '.join(sorted(RESUMABLE_CHANGES))} may change)", where)
 
 
-def _initial_model(path: str, heads: int = 1, seed: int = 0):
-    """Potential to fine-tune: a checkpoint (EMA weights), a shipped name or a deployed file;
-    ``heads`` > 1 turns a single-head model into a shallow ensemble (mlip.model.heads)."""
-    from mlip.evaluate import load_any_model
-
-    model = load_any_model(path)
-    if not isinstance(model, torch.nn.Module):  # a deployed file: rebuild its Potential
-        from mlip.deploy.exporter import potential_from_deployed
-
-        model = potential_from_deployed(path)
-    if heads > 1:
-        from mlip.model.heads import with_readout_heads
-
-        model = with_readout_heads(model, heads, seed=seed)
-    return model
-
-
 class Trainer:
     def __init__(self, config: TrainConfig, info: D.DistInfo, resume: bool):
-        from mlip.model import build_model
-
-        self.config, self.info = config, info
+        self.info = info
         self.out = Path(config.out_dir)
         self.last_path, self.best_path = self.out / "checkpoints" / "last.pt", self.out / "checkpoints" / "best.pt"
-        state = None
-        if resume:
-            state, resumed_from = load_resume_checkpoint(self.last_path)
-            _check_resumable(config, state["config"], str(resumed_from))
-        elif self.last_path.exists():
+        state = self._resume_state(config) if resume else None
+        if state is None and self.last_path.exists():
             raise UserError("this run folder already holds a checkpoint: pass --resume or choose another out_dir",
                             "out_dir")
-        seed_everything(config.seed)
-        self.splits = load_splits(config.data, config.seed)
-        if state is not None:
-            from mlip.model import Potential
-
-            self.model, self.stats = Potential.from_state(state["model"]), state["statistics"]
-            if config.init_from:  # a fine-tuning run records the initial model's architecture
-                self.config = config = config.model_copy(update={"model": state["config"]["model"]})
-        elif config.init_from:
-            self.model = _initial_model(config.init_from, int(config.model.get("readout_heads", 1)), config.seed)
-            self.stats = {"init_from": config.init_from}
-            if config.dtype:
-                self.model = self.model.to(getattr(torch, config.dtype))
-            # the architecture is the initial model's: record that, not the config's model section
-            self.config = config = config.model_copy(update={"model": {**self.model.config_dict, **(
-                {"dtype": config.dtype} if config.dtype else {})}})
-        else:
-            self.stats = fit_statistics(self.splits.train, config.data)
-            self.model = build_model(config.model_config_obj(), config.data.species, self.stats["atomic_energies"],
-                                     scale=self.stats["scale"], shift=self.stats["shift"])
-        self.dtype = next(self.model.parameters()).dtype
-        self.model.to(info.device)
-        self.net = self.model
-        if info.enabled:
-            import warnings
-
-            from torch.nn.parallel import DistributedDataParallel
-
-            # e3nn weights with expanded strides: harmless, DDP copies their gradients into buckets
-            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-
-            self.net = DistributedDataParallel(self.model, device_ids=[info.device] if info.device.type == "cuda" else None,
-                                               gradient_as_bucket_view=True)
         if config.batch_size % info.world_size:
             raise UserError(f"batch_size {config.batch_size} is not divisible by the {info.world_size} processes", "batch_size")
-        species, cutoff = list(self.model.species), float(self.model.cutoff)
-        train_graphs = make_graphs(self.splits.train, species, cutoff)
-        self.val_graphs = make_graphs(self.splits.val, species, cutoff)[info.rank::info.world_size]
-        self.loader = make_loader(train_graphs, config.batch_size, config.seed, True, info.rank, info.world_size)
-        decay, no_decay = [], []
-        for p in self.model.parameters():
-            (decay if p.dim() > 1 else no_decay).append(p)
-        o = config.optimizer
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=o.lr, betas=o.betas, amsgrad=o.amsgrad)
-        self.schedule = LRSchedule(self.optimizer, config.scheduler, o.lr, config.max_epochs, len(self.loader))
-        self.ema = ExponentialMovingAverage(self.model, config.ema_decay) if config.ema_decay else None
+        seed_everything(config.seed)
+        self.splits = load_splits(config.data, config.seed)
+        self.model, self.stats, self.config = build_potential(config, self.splits.train, state)
+        self.dtype = next(self.model.parameters()).dtype
+        self.model.to(info.device)
+        self.net = wrap_distributed(self.model, info)
+        self._make_loaders()
+        self.optimizer, self.schedule = build_optimizer(self.model, self.config, len(self.loader))
+        self.ema = ExponentialMovingAverage(self.model, self.config.ema_decay) if self.config.ema_decay else None
         self.epoch = self.step = self.bad_epochs = 0
         self.stage, self.elapsed, self.best, self.best_epoch = 1, 0.0, math.inf, 0
         self.history: list[dict] = []
         self.wandb_id = None
         if state is not None:
             self._restore(state)
+
+    def _resume_state(self, config: TrainConfig) -> dict:
+        state, resumed_from = load_resume_checkpoint(self.last_path)
+        _check_resumable(config, state["config"], str(resumed_from))
+        return state
+
+    def _make_loaders(self) -> None:
+        info, species, cutoff = self.info, list(self.model.species), float(self.model.cutoff)
+        train_graphs = make_graphs(self.splits.train, species, cutoff)
+        self.val_graphs = make_graphs(self.splits.val, species, cutoff)[info.rank::info.world_size]
+        self.loader = make_loader(train_graphs, self.config.batch_size, self.config.seed, True, info.rank, info.world_size)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -177,8 +134,6 @@ class Trainer:
         return bool(D.all_sum(over, self.info).item() > 0)
 
     def train_epoch(self, progress, task) -> float:
-        from mlip.model import energy_forces_stress
-
         stage, weights = stage_weights(self.config.loss, self._progress())
         if stage != self.stage:
             self.stage = stage
@@ -211,9 +166,6 @@ class Trainer:
         return float(D.all_sum(total.reshape(1), self.info).item()) / max(n_steps, 1)
 
     def validate(self) -> tuple[float, dict]:
-        from mlip.data.graph import collate
-        from mlip.model import energy_forces_stress
-
         model = self.ema.model if self.ema else self.model
         model.eval()
         sums = torch.zeros(N_SUMS, dtype=torch.float64)
@@ -280,15 +232,11 @@ class Trainer:
         return summary
 
     def finish(self, stop: str, wb) -> dict:
-        from mlip.evaluate import evaluate_model, write_json
-        from mlip.train.checkpoint import load_model
-        from mlip.train.plots import learning_curve, parity_plots
-        from mlip.utils import provenance
-
         c = self.config
-        best = load_model(self.best_path if self.best_path.exists() else self.last_path)
+        best = load_potential(self.best_path if self.best_path.exists() else self.last_path)
         test_frames = self.splits.test or self.splits.val
-        metrics, preds = evaluate_model(best, test_frames, batch_size=c.eval_batch_size, device=self.info.device)
+        preds = predict(best, test_frames, batch_size=c.eval_batch_size, device=self.info.device)
+        metrics = metrics_by_config_type(test_frames, preds)
         if self.history:
             learning_curve(self.history, self.out / "learning_curve.png")
         parity_plots(test_frames, preds, self.out)
@@ -304,7 +252,7 @@ class Trainer:
             "statistics": self.stats, "world_size": self.info.world_size, "device": str(self.info.device),
             "checkpoint": str(self.best_path), "provenance": provenance(c.seed),
         }
-        write_json(self.out / "summary.json", summary)
+        write_json_atomic(self.out / "summary.json", summary)
         if wb is not None:
             wb.summary({f"test_{k}": v for k, v in metrics.items() if k != "per_config_type" and v is not None})
             wb.finish()

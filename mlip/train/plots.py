@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlip.data.stats import fit_reference_energies
 from mlip.utils import atomic_path
 
 
@@ -109,8 +110,6 @@ def parity_plots(frames, preds, out_dir: str | Path, prefix: str = "parity") -> 
     the reference energies of these frames and subtracted from reference and prediction alike:
     on the absolute scale (-80 ... -10 eV/atom here) a 100 meV/atom error is invisible.
     """
-    from mlip.data.stats import fit_reference_energies
-
     out_dir = Path(out_dir)
     written = []
     labelled = [(a, p) for a, p in zip(frames, preds) if a.info.get("energy") is not None]
