@@ -147,6 +147,11 @@ def export_section(report: Report, record: dict) -> None:
     if warned:
         s.table(["parameter", "warning"], warned)
     s.table(["not provided", "why"], [[k, v] for k, v in doc.get("not_provided", {}).items()])
+    if record.get("check_failed"):
+        s.text(f"The PyBaMM check could not run: {record['check_failed']}")
+        s.link(Path(record["export"]), "sei.json (pybamm.ParameterValues on the base set)")
+        s.link(Path(record["bpx"]), "sei.bpx.json (BPX, User-defined section)")
+        return
     s.text(f"Checked with PyBaMM ({record.get('check_option')}) on {doc.get('base')}: capacity fade and SEI "
            "thickness at the exported means with the uncertainty band.")
     for warning in _json(Path(record["check_dir"]) / "check.json").get("warnings", []):

@@ -138,6 +138,7 @@ def export(pipe: Pipeline) -> dict:
     from md_runs.export import ExportConfig, check_pybamm, export_pybamm
     from md_runs.export.gate import UnvalidatedExport
     from mlip.config import validate
+    from mlip.errors import UserError
 
     cfg = validate(ExportConfig, pipe.cfg.export, "quickstart.yaml: export")
     folder = pipe.out / "export"
@@ -154,8 +155,14 @@ def export(pipe: Pipeline) -> dict:
         console.print(Text("export refused: ", style="bold yellow") + Text(str(exc)), highlight=False)
         return {"refused": str(exc), "validation": checked}
     c = cfg.check
-    check = check_pybamm(path, folder / "check", model=c.model, sei_option=cfg.sei_option, cycle=c.cycle,
-                         cycles=c.cycles, samples=c.samples, seed=c.seed)
+    try:
+        check = check_pybamm(path, folder / "check", model=c.model, sei_option=cfg.sei_option, cycle=c.cycle,
+                             cycles=c.cycles, samples=c.samples, seed=c.seed)
+    except UserError as exc:  # PyBaMM cannot run these parameters at all: a result to report, not a crash
+        from rich.text import Text
+
+        console.print(Text("PyBaMM check failed: ", style="bold yellow") + Text(str(exc)), highlight=False)
+        return {"export": str(path), "bpx": str(folder / "sei.bpx.json"), "check_failed": str(exc), "plots": []}
     return {"export": str(path), "bpx": str(folder / "sei.bpx.json"), "check_dir": str(folder / "check"),
             "check_option": check.get("sei_option"),
             "plots": [str(p) for p in sorted((folder / "check").glob("*.png"))]}

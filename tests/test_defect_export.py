@@ -119,3 +119,17 @@ def test_tst_rate_and_diffusivity():
     hop = HopTST(**TST)
     assert hop.rate(600.0) == pytest.approx(8e12 * math.exp(-0.22 / (K_B * 600.0)))
     assert hop.diffusivity(600.0) == pytest.approx(hop.rate(600.0) * (2.05e-10) ** 2)
+
+
+@pytest.mark.slow  # two PyBaMM solves that fail and three that run: a minute or two on a shared machine
+def test_check_reverts_implausible_parameters_when_pybamm_cannot_run(tmp_path):
+    """The equilibrium interstitials of this toy give an SEI resistivity of ~1e12 Ohm m: no current
+    passes, so the check reruns with the flagged parameters at OKane2022's values and says so."""
+    from md_runs.export import check_pybamm, export_pybamm
+
+    path = export_pybamm([_defect_results(tmp_path / "a")], tmp_path / "sei.json", sei_phase="LiF")
+    report = check_pybamm(path, tmp_path / "check", cycles=1)
+    assert N.R_SEI in report["reverted_to_base"] and report["infeasible_at_export"]
+    assert report["warnings"][0].startswith("PyBaMM cannot run at the exported values")
+    assert N.R_SEI not in report["uncertain_parameters"]
+    assert (tmp_path / "check" / "capacity_fade.png").is_file()

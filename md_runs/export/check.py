@@ -1,5 +1,9 @@
 """``check_pybamm``: run PyBaMM on an export and propagate its uncertainty to capacity and SEI growth.
 
+When PyBaMM cannot run at the exported values at all (e.g. an SEI resistivity that no current
+can pass), the parameters the plausibility check flagged are reverted to the base set's values,
+and the check says so first in its warnings (:func:`feasible_reversion`).
+
 Runs are at the exported means and at +-1 sigma of each uncertain parameter the SEI option uses
 (one at a time; band = mean +- the root-sum-square of half the +-1 sigma spreads), or at ``samples``
 joint log-normal draws (band = 16th-84th percentile). Positive parameters are perturbed in log
@@ -39,25 +43,50 @@ def _log_std(entry: dict[str, Any]) -> float | None:
     return None
 
 
-def plan_runs(doc: dict[str, Any], option: str, samples: int, seed: int) -> list[tuple[str, dict]]:
-    """(label, parameter overrides) of every PyBaMM run; the first is at the means."""
+def plan_runs(doc: dict[str, Any], option: str, samples: int, seed: int,
+              reverted: dict[str, float] | None = None) -> list[tuple[str, dict]]:
+    """(label, parameter overrides) of every PyBaMM run; the first is at the means. ``reverted``
+    parameters are held at the given (base-set) values in every run."""
+    reverted = dict(reverted or {})
     uncertain = {n: (doc["uncertainty"][n]["mean"], _log_std(doc["uncertainty"][n]))
-                 for n in N.SEI_OPTION_USES[option] if n in doc["uncertainty"]}
+                 for n in N.SEI_OPTION_USES[option] if n in doc["uncertainty"] and n not in reverted}
     uncertain = {n: v for n, v in uncertain.items() if v[1]}
     base = base_parameter_values(doc["base"])
     t_ref = float(doc["parameters"].get(N.T_REF, base[N.T_REF]))
     if all(abs(float(base[k]) - t_ref) < 1e-6 for k in ("Ambient temperature [K]", "Initial temperature [K]")):
         uncertain.pop(N.E_SEI, None)  # isothermal at T_ref: the Arrhenius factor is 1 whatever Ea is
-    runs: list[tuple[str, dict]] = [("mean", {})]
+    runs: list[tuple[str, dict]] = [("mean", dict(reverted))]
     if samples:
         rng = np.random.default_rng(seed)
         for i in range(samples):
-            runs.append((f"sample {i + 1}", {n: m * math.exp(s * rng.standard_normal())
-                                             for n, (m, s) in uncertain.items()}))
+            runs.append((f"sample {i + 1}", {**reverted, **{n: m * math.exp(s * rng.standard_normal())
+                                                            for n, (m, s) in uncertain.items()}}))
     else:
         for n, (m, s) in uncertain.items():
-            runs += [(f"{n} +1 sigma", {n: m * math.exp(s)}), (f"{n} -1 sigma", {n: m * math.exp(-s)})]
+            runs += [(f"{n} +1 sigma", {**reverted, n: m * math.exp(s)}),
+                     (f"{n} -1 sigma", {**reverted, n: m * math.exp(-s)})]
     return runs
+
+
+def feasible_reversion(doc: dict[str, Any], option: str, solve) -> tuple[dict[str, float], str | None]:
+    """({}, None) when PyBaMM runs at the exported values; else the implausible parameters
+    (:mod:`md_runs.export.plausibility`) reverted to the base set's values, and why the export
+    itself could not run. Raises the solver's error when reverting does not help."""
+    try:
+        solve({})
+        return {}, None
+    except UserError as exc:
+        judged = doc.get("plausibility") or {}
+        revert = {n: float(v["base_value"]) for n, v in judged.items()
+                  if v.get("plausible") is False and v.get("base_value") is not None
+                  and n in N.SEI_OPTION_USES[option]}
+        if not revert:
+            raise
+        try:
+            solve(revert)
+        except UserError as again:
+            raise UserError(f"{exc}; it still fails with {', '.join(revert)} reverted to {doc['base']}: {again}") from None
+        return revert, str(exc)
 
 
 def checkable_option(doc: dict[str, Any], sei_option: str | None, where: str | None = None) -> str:
@@ -208,7 +237,9 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
     if model not in ("SPM", "DFN"):
         raise UserError(f"model must be SPM or DFN, got '{model}'")
     steps = list(cycle) if cycle else default_cycle(doc["base"])
-    plan = plan_runs(doc, option, samples, seed)
+    reverted, infeasible = feasible_reversion(
+        doc, option, lambda over: _solve(export_path, over, option, model, steps, min(cycles, 1), doc))
+    plan = plan_runs(doc, option, samples, seed, reverted)
     results = []
     with Progress(transient=True) as bar:
         task = bar.add_task(f"PyBaMM {model} ({option})", total=len(plan))
@@ -228,6 +259,10 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
                                                 lambda r: np.array(r["time_h"]), t_grid, sampled)}
     warnings = [f"run '{r['label']}' completed {r['cycles_completed']} of {cycles} cycles "
                 f"({r['termination']})" for r in results if r["cycles_completed"] < cycles]
+    if infeasible:
+        warnings.insert(0, f"PyBaMM cannot run at the exported values ({infeasible}); this check ran with the "
+                           f"implausible {', '.join(reverted)} reverted to {doc['base']}'s values, so its curves "
+                           "are not the export's prediction")
     warnings += [f"UNVALIDATED parameter '{name}': {'; '.join(why)} (exported with --allow-unvalidated)"
                  for name, why in (doc.get("validation") or {}).get("unvalidated", {}).items()]
     from md_runs.export.plausibility import warnings_of
@@ -244,7 +279,8 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
         "cycles": cycles, "propagation": (f"{samples} joint log-normal samples (band: 16-84 %)"
                                           if sampled else "mean and +-1 sigma of each uncertain "
                                           "parameter (log-normal), band: root-sum-square"),
-        "uncertain_parameters": sorted({k for r in results for k in r["overrides"]}),
+        "uncertain_parameters": sorted({k for r in results for k in r["overrides"]} - set(reverted)),
+        "reverted_to_base": reverted, "infeasible_at_export": infeasible,
         "bands": bands, "runs": results, "warnings": warnings, "provenance": provenance(seed),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
