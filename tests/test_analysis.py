@@ -107,6 +107,21 @@ def test_arrhenius_fit_recovers_activation_energy():
         arrhenius_fit([300.0, 300.0], [1e-9, 2e-9], [1e-10, 1e-10])
 
 
+def test_kinisi_arrhenius_agrees_with_ours_on_the_same_points():
+    from md_runs.analysis.arrhenius import kinisi_arrhenius_fit
+
+    rng = np.random.default_rng(3)
+    temps = np.array([600.0, 700.0, 800.0, 900.0])
+    d = 1e-7 * np.exp(-48e3 / (R * temps)) * np.exp(rng.normal(0, 0.2, 4))
+    ours, theirs = arrhenius_fit(temps, d, 0.2 * d), kinisi_arrhenius_fit(temps, d, 0.2 * d, samples=100, seed=0)
+    assert theirs["method"].startswith("kinisi")
+    assert abs(theirs["Ea_J_mol"] - ours["Ea_J_mol"]) < ours["Ea_std_J_mol"]
+    assert 0.3 < theirs["Ea_std_J_mol"] / ours["Ea_std_J_mol"] < 3.0
+    assert kinisi_arrhenius_fit(temps, d, 0.2 * d, samples=100, seed=0)["Ea_J_mol"] == theirs["Ea_J_mol"]  # seeded
+    no_errors = kinisi_arrhenius_fit(temps, d, [np.nan] * 4)
+    assert "needs an error" in no_errors["method"] and no_errors["Ea_J_mol"] == arrhenius_fit(temps, d, [np.nan] * 4)["Ea_J_mol"]
+
+
 @pytest.mark.parametrize("fragment, name", [("C2H4", "C2H4"), ("ring_opened_EC", "ring_opened_EC"), ("CO", "CO"),
                                             ("CO3", "Li2CO3"), ("Li2O", "Li2O")])
 def test_species_names_of_fragments_on_li(fragment, name):

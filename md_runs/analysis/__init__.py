@@ -138,7 +138,8 @@ def analyze(root: str | Path, out: str | Path | None = None, config: AnalysisCon
         key = f"arrhenius_{_safe(system)}" + ("" if quantity == "li_diffusivity" else f"_{quantity}")
         prov = {"system": system, "runs": [p for _, p in usable],
                 "temperatures_K": sorted(q.meta["temperature_K"] for q, _ in usable), "software": provenance()}
-        result = arrhenius_result(system, quantity, [q for q, _ in usable], prov, base / f"{key}.png")
+        result = arrhenius_result(system, quantity, [q for q, _ in usable], prov, base / f"{key}.png",
+                                  config.arrhenius_estimator, config.mcmc_samples, config.seed)
         melted = sorted({q.meta["temperature_K"] for q, _ in usable if q.meta.get("melted")})
         for value in result.quantities.values():  # an Arrhenius fit through a melted run is one too
             for item in value if isinstance(value, list) else [value]:

@@ -1,8 +1,22 @@
-"""Arrhenius fit over temperatures: weighted least squares of ln D vs 1/T.
+"""Arrhenius fit over temperatures: ln D = ln D0 - Ea / (R T).
 
-ln D = ln D0 - Ea / (R T), weights 1/sigma_lnD^2 with sigma_lnD = sigma_D / D. The parameter
-covariance is (X^T W X)^-1, scaled by the reduced chi^2 when that exceeds 1 (scatter beyond the
-reported errors widens the error of Ea, never narrows it).
+Two estimators, chosen by ``AnalysisConfig.arrhenius_estimator``:
+
+- ``wls`` (default): weighted least squares of ln D vs 1/T, weights 1/sigma_lnD^2 with
+  sigma_lnD = sigma_D / D. The parameter covariance is (X^T W X)^-1, scaled by the reduced chi^2
+  when that exceeds 1 (scatter beyond the reported errors widens the error of Ea, never narrows it).
+- ``kinisi``: kinisi's ``Arrhenius`` analyser (Gaussian likelihood of D itself, emcee MCMC). Its
+  own start (maximum likelihood from Ea = 1 eV, D0 = 1) diverges on D(T) data (Ea -7.7e7 eV,
+  then NaN posteriors: measured), so it gets uniform / log-uniform priors 8 sigma wide around the
+  WLS fit.
+
+Why ``wls`` stays the default, measured on the same synthetic data (``benchmarks/bench_arrhenius.py``,
+seeded lognormal D(T), Ea = 0.5 eV, 10 seeds; table in ``md_runs/analysis/README.md``): both give
+the same Ea (mean difference 0.003 eV at 10 % errors on D, 0.03 eV at 40 %, inside the error),
+but the WLS error bars are the honest ones (RMS z 0.97 at 4 temperatures and 1.10 at 2, against
+kinisi's 1.19 at 10 % errors and 0.54 at 2 temperatures: too narrow, then twice too wide), at no
+cost against ~30 s of MCMC per fit, and WLS answers for points without errors (it weighs them
+equally and takes the error from the scatter; kinisi needs a variance on every point).
 """
 
 from __future__ import annotations
@@ -19,15 +33,19 @@ R = 8.314462618            # J/(mol K)
 EV_PER_J_MOL = 1.0 / 96485.33212
 
 
-def arrhenius_fit(temperatures_K, values, stds) -> dict[str, float]:
-    """Ea (J/mol) and ln D0 with their standard errors, chi^2/dof, from values and their stds."""
-    t = np.asarray(temperatures_K, float)
-    d = np.asarray(values, float)
-    s = np.asarray(stds, float)
+def _checked(temperatures_K, values, stds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t, d, s = (np.asarray(x, float) for x in (temperatures_K, values, stds))
     if len(t) < 2 or len(np.unique(t)) < 2:
         raise UserError("an Arrhenius fit needs at least two different temperatures", "arrhenius")
     if (d <= 0).any() or not np.isfinite(d).all():
         raise UserError("an Arrhenius fit needs positive, finite values", "arrhenius")
+    return t, d, s
+
+
+def arrhenius_fit(temperatures_K, values, stds) -> dict[str, float]:
+    """Ea (J/mol) and ln D0 with their standard errors, chi^2/dof, from values and their stds
+    (weighted least squares of ln D vs 1/T; see the module doc)."""
+    t, d, s = _checked(temperatures_K, values, stds)
     sigma = np.where(np.isfinite(s) & (s > 0), s / d, np.nan)
     if np.isnan(sigma).any():  # no error estimate: equal weights from the scatter
         sigma = np.ones_like(d)
@@ -44,7 +62,45 @@ def arrhenius_fit(temperatures_K, values, stds) -> dict[str, float]:
     if not absolute or (dof > 0 and chi2 > 1):
         cov = cov * (chi2 if dof > 0 else 1.0)
     return {"Ea_J_mol": float(ea), "Ea_std_J_mol": float(np.sqrt(cov[1, 1])), "ln_D0": float(ln_d0),
-            "ln_D0_std": float(np.sqrt(cov[0, 0])), "reduced_chi2": chi2}
+            "ln_D0_std": float(np.sqrt(cov[0, 0])), "reduced_chi2": chi2,
+            "method": "weighted least squares of ln D vs 1/T"}
+
+
+def kinisi_arrhenius_fit(temperatures_K, values, stds, samples: int = 500, seed: int = 0) -> dict[str, float]:
+    """The same quantities as :func:`arrhenius_fit` from kinisi's ``Arrhenius`` MCMC (posterior mean
+    and std); points without errors fall back to :func:`arrhenius_fit` (kinisi needs variances)."""
+    import contextlib
+    import io
+
+    import scipp as sc
+    from kinisi.arrhenius import Arrhenius
+    from scipy.stats import loguniform, uniform
+
+    t, d, s = _checked(temperatures_K, values, stds)
+    wls = arrhenius_fit(t, d, s)
+    if not (np.isfinite(s) & (s > 0)).all():
+        return {**wls, "method": wls["method"] + " (kinisi needs an error on every point)"}
+    scale = float(np.exp(np.log(d).mean()))  # D ~ 1 for the optimiser
+    ea, ea_std = wls["Ea_J_mol"] * EV_PER_J_MOL, max(wls["Ea_std_J_mol"] * EV_PER_J_MOL, 1e-6)
+    ln_a, ln_a_std = wls["ln_D0"] - np.log(scale), max(wls["ln_D0_std"], 1e-6)
+    low = max(0.0, ea - 8 * ea_std)
+    priors = [uniform(low, ea + 8 * ea_std - low), loguniform(np.exp(ln_a - 8 * ln_a_std), np.exp(ln_a + 8 * ln_a_std))]
+    data = sc.DataArray(sc.array(dims=["temperature"], values=d / scale, variances=(s / scale) ** 2, unit="cm^2/s"),
+                        coords={"temperature": sc.array(dims=["temperature"], values=t, unit="K")})
+    state = np.random.get_state()
+    np.random.seed(seed)  # kinisi and emcee draw from numpy's global generator
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # emcee's progress bar is always on
+            fit = Arrhenius(data, priors=priors)
+            start = (sc.scalar(ea, unit="eV"), sc.scalar(float(np.exp(ln_a)), unit="cm^2/s"))
+            fit.mcmc(x0=start, n_samples=samples, n_burn=samples, n_thin=5)  # walkers start at the WLS fit
+    finally:
+        np.random.set_state(state)
+    e_samples = np.asarray(fit.activation_energy.values, float)
+    ln_pref = np.log(np.asarray(fit.preexponential_factor.values, float)) + np.log(scale)
+    return {"Ea_J_mol": float(e_samples.mean() / EV_PER_J_MOL), "Ea_std_J_mol": float(e_samples.std(ddof=1) / EV_PER_J_MOL),
+            "ln_D0": float(ln_pref.mean()), "ln_D0_std": float(ln_pref.std(ddof=1)),
+            "reduced_chi2": wls["reduced_chi2"], "method": "kinisi Arrhenius MCMC (priors 8 sigma around the WLS fit)"}
 
 
 #: symbol and unit of the y axis, ln(value / unit), by the quantity's unit
@@ -57,12 +113,20 @@ def log_axis_label(of: str, unit: str) -> str:
     return f"ln({symbol} / {pretty})   [{of.replace('_', ' ')}]"
 
 
-def arrhenius_result(system: str, of: str, points: list[Quantity], provenance: dict, png: Path) -> AnalysisResult:
+def fit_points(points: list[Quantity], estimator: str = "wls", samples: int = 500, seed: int = 0) -> dict[str, float]:
+    """The Arrhenius fit of one quantity per temperature by ``estimator`` (wls or kinisi)."""
+    args = ([q.meta["temperature_K"] for q in points], [q.mean for q in points],
+            [q.std if q.std is not None else np.nan for q in points])
+    return kinisi_arrhenius_fit(*args, samples=samples, seed=seed) if estimator == "kinisi" else arrhenius_fit(*args)
+
+
+def arrhenius_result(system: str, of: str, points: list[Quantity], provenance: dict, png: Path,
+                     estimator: str = "wls", samples: int = 500, seed: int = 0) -> AnalysisResult:
     """Arrhenius result for ``of`` (e.g. li_diffusivity) from one quantity per temperature."""
     points = sorted(points, key=lambda q: q.meta["temperature_K"])
     temps = [q.meta["temperature_K"] for q in points]
-    fit = arrhenius_fit(temps, [q.mean for q in points], [q.std if q.std is not None else np.nan for q in points])
-    ea = Quantity(fit["Ea_J_mol"], fit["Ea_std_J_mol"], "J/mol", "weighted least squares of ln D vs 1/T",
+    fit = fit_points(points, estimator, samples, seed)
+    ea = Quantity(fit["Ea_J_mol"], fit["Ea_std_J_mol"], "J/mol", fit["method"],
                   {"of": of, "system": system, "Ea_eV": fit["Ea_J_mol"] * EV_PER_J_MOL,
                    "Ea_std_eV": fit["Ea_std_J_mol"] * EV_PER_J_MOL, "ln_prefactor": fit["ln_D0"],
                    "ln_prefactor_std": fit["ln_D0_std"], "reduced_chi2": fit["reduced_chi2"],

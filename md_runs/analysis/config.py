@@ -37,6 +37,10 @@ class AnalysisConfig(StrictModel):
     #: 300 frames, benchmarks/bench_conductivity.py): blocks scatter 12.6 % (bias -1.7 %, RMS z 1.14),
     #: kinisi 42 % (bias -4.6 %, RMS z 1.28) and 7.5 s more per run: blocks stays the default
     eh_estimator: Literal["blocks", "kinisi"] = "blocks"
+    #: Arrhenius fit of D(T): "wls" (weighted least squares of ln D vs 1/T) or "kinisi" (its Arrhenius
+    #: MCMC); measured on the same synthetic D(T) in benchmarks/bench_arrhenius.py (numbers in
+    #: md_runs/analysis/README.md): same Ea, honest errors both, wls costs nothing: wls stays the default
+    arrhenius_estimator: Literal["wls", "kinisi"] = "wls"
     #: time blocks for the errors of block averages (NPT volume, species counts)
     blocks: int = Field(5, ge=2)
     #: MCMC samples of kinisi's Bayesian MSD regression
