@@ -173,3 +173,29 @@ def assert_continuous(steps, spacing: int, count: int) -> None:
     assert len(steps) == count, steps
     assert np.all(np.diff(steps) == spacing), steps
     assert steps[0] == 0
+
+
+#: the quickstart on a config small enough for a (slow) test: one AL iteration, short MD, one EOS
+QUICKSTART_REDUCED = {
+    "seed": 0,
+    "al_iterations": 1,
+    "campaign": {
+        "initial_max_frames": 24, "test_max_frames": 16,
+        "exploration": {"steps": 120, "interval": 10, "systems": [{
+            "name": "interface_100",
+            "build": {"builder": "interface", "face": "100", "size": [2, 2], "layers": 2, "n_solvent": 2,
+                      "solvent": {"EC": 1.0}, "molarity": 0.0, "gap": 2.0},
+            "temperatures": [500]}]},
+        "selection": {"budget": 4},
+        "training": {"initial_epochs": 4, "epochs": 2},
+    },
+    "sei_formation": {"system": {"size": [2, 2], "layers": 3, "n_solvent": 4},
+                      "steps": {"minimise": 50, "equilibrate": 40, "production": 100},
+                      "intervals": {"thermo": 10, "dump": 5, "restart": 50}},
+    "li_transport": {"steps": {"minimise": 20, "equilibrate": 40, "production": 200},
+                     "intervals": {"thermo": 10, "dump": 10, "restart": 40}},
+    "validation": {"checks": ["eos", "stability"], "eos": {"phases": ["LiF"]},
+                   "stability": {"phases": ["LiF"], "temperatures_K": [600.0], "melt_fractions": [], "time_ps": 0.2}},
+    "allow_unvalidated": True,  # the shipped model fails validation: export anyway, marked
+    "export": {"sei_phase": "LiF", "check": {"cycles": 1}},
+}

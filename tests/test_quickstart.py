@@ -18,30 +18,7 @@ import yaml
 
 from active_learning.cli import main
 from active_learning.report import Report
-
-REDUCED = {
-    "seed": 0,
-    "al_iterations": 1,
-    "campaign": {
-        "initial_max_frames": 24, "test_max_frames": 16,
-        "exploration": {"steps": 120, "interval": 10, "systems": [{
-            "name": "interface_100",
-            "build": {"builder": "interface", "face": "100", "size": [2, 2], "layers": 2, "n_solvent": 2,
-                      "solvent": {"EC": 1.0}, "molarity": 0.0, "gap": 2.0},
-            "temperatures": [500]}]},
-        "selection": {"budget": 4},
-        "training": {"initial_epochs": 4, "epochs": 2},
-    },
-    "sei_formation": {"system": {"size": [2, 2], "layers": 3, "n_solvent": 4},
-                      "steps": {"minimise": 50, "equilibrate": 40, "production": 100},
-                      "intervals": {"thermo": 10, "dump": 5, "restart": 50}},
-    "li_transport": {"steps": {"minimise": 20, "equilibrate": 40, "production": 200},
-                     "intervals": {"thermo": 10, "dump": 10, "restart": 40}},
-    "validation": {"checks": ["eos", "stability"], "eos": {"phases": ["LiF"]},
-                   "stability": {"phases": ["LiF"], "temperatures_K": [600.0], "melt_fractions": [], "time_ps": 0.2}},
-    "allow_unvalidated": True,  # the shipped model fails validation: export anyway, marked
-    "export": {"sei_phase": "LiF", "check": {"cycles": 1}},
-}
+from helpers import QUICKSTART_REDUCED as REDUCED
 
 
 def _quickstart(out: Path, config: Path) -> subprocess.Popen:
@@ -173,4 +150,20 @@ def test_quickstart_bad_input_is_one_line(tmp_path, capsys, monkeypatch, args, m
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "qs").exists()
+
+
+@pytest.mark.parametrize("text, key", [
+    ("analysis: {msd_lag: 10}\n", "analysis.msd_lag"),
+    ("export: {sei_phaze: LiF}\n", "export.sei_phaze"),
+    ("analysis: {arrhenius_estimator: bayes}\n", "analysis.arrhenius_estimator"),
+])
+def test_quickstart_analysis_and_export_blocks_are_typed(tmp_path, capsys, text, key):
+    """The analysis and export blocks are models of their own commands' configs: a bad key is one
+    line naming it and the file, exit 2, before any step (they were read only in steps 5 and 6)."""
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        main(["quickstart", "--out", str(tmp_path / "qs"), "--config", str(tmp_path / "bad.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and key in err and "bad.yaml" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "qs").exists()
