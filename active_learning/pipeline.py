@@ -27,6 +27,8 @@ import md_runs
 from rich.console import Console
 from rich.rule import Rule
 
+from md_runs.analysis.config import AnalysisConfig
+from md_runs.export.config import ExportConfig
 from mlip.config import StrictModel, load_config
 from mlip.errors import UserError
 from mlip.utils import read_json_document, write_json_atomic
@@ -49,8 +51,8 @@ class QuickstartConfig(StrictModel):
     al_iterations: int = Field(1, ge=0, description="active-learning iterations to run")
     sei_formation: dict[str, Any] = Field(default_factory=dict, description="protocol for seimlip md run")
     li_transport: dict[str, Any] = Field(default_factory=dict, description="protocol for seimlip md run")
-    analysis: dict[str, Any] = Field(default_factory=dict, description="seimlip analyze config")
-    export: dict[str, Any] = Field(default_factory=dict, description="seimlip export pybamm config")
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="seimlip analyze config")
+    export: ExportConfig = Field(default_factory=ExportConfig, description="seimlip export pybamm config")
     validation: dict[str, Any] = Field(default_factory=dict, description="seimlip validate --suite quick overrides")
     allow_unvalidated: bool = Field(False, description="export parameters of failed phases / melted runs, marked")
 

@@ -107,11 +107,8 @@ def li_transport(pipe: Pipeline) -> dict:
 def analysis(pipe: Pipeline) -> dict:
     """Species, profiles, D(T), conductivity, Arrhenius and density of every MD run."""
     from md_runs.analysis import analyze
-    from md_runs.analysis.config import AnalysisConfig
-    from mlip.config import validate
 
-    config = validate(AnalysisConfig, pipe.cfg.analysis, "quickstart.yaml: analysis")
-    written = analyze(pipe.out / "md", pipe.out, config)
+    written = analyze(pipe.out / "md", pipe.out, pipe.cfg.analysis)
     return {"folder": str(pipe.out / "analysis"), "results": {k: str(v) for k, v in written.items()}}
 
 
@@ -135,12 +132,11 @@ def validation(pipe: Pipeline) -> dict:
 def export(pipe: Pipeline) -> dict:
     """PyBaMM parameters (JSON on OKane2022 and BPX) with uncertainty, checked by running PyBaMM;
     refused for phases that failed validation or runs that melted unless ``allow_unvalidated``."""
-    from md_runs.export import ExportConfig, check_pybamm, export_pybamm
+    from md_runs.export import check_pybamm, export_pybamm
     from md_runs.export.gate import UnvalidatedExport
-    from mlip.config import validate
     from mlip.errors import UserError
 
-    cfg = validate(ExportConfig, pipe.cfg.export, "quickstart.yaml: export")
+    cfg = pipe.cfg.export
     folder = pipe.out / "export"
     results = [Path(p) for p in pipe.records["analysis"]["results"].values()]
     checked = pipe.records.get("validation", {}).get("json")
