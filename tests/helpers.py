@@ -199,3 +199,24 @@ QUICKSTART_REDUCED = {
     "allow_unvalidated": True,  # the shipped model fails validation: export anyway, marked
     "export": {"sei_phase": "LiF", "check": {"cycles": 1}},
 }
+
+
+def write_plain_extxyz(path, frames):
+    """``frames`` as ASE writes extxyz (labels where ASE puts them), for reader tests."""
+    import ase.io
+
+    ase.io.write(str(path), frames, format="extxyz")
+    return path
+
+
+def run_cli(args, capsys) -> tuple[int, str]:
+    """``seimlip ARGS`` in-process as the console script runs it: (exit status, stdout + stderr)."""
+    from active_learning.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    cap = capsys.readouterr()
+    return code, cap.out + cap.err

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from helpers import run_cli, write_plain_extxyz
+
 
 def clean_env(**extra: str) -> dict[str, str]:
     """A fresh login-like environment: no LD_LIBRARY_PATH, no activated venv, no LAMMPS paths."""
@@ -80,25 +82,6 @@ def relabel(frames, energy: str, forces: str, stress: str, extra_info: dict | No
         b.info.update(extra_info or {})
         out.append(b)
     return out
-
-
-def write_plain_extxyz(path, frames):
-    import ase.io
-
-    ase.io.write(str(path), frames, format="extxyz")
-    return path
-
-
-def run_cli(args, capsys):
-    from active_learning.cli import main
-
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out + cap.err
 
 
 def test_mace_ref_keys_are_read_when_the_plain_keys_are_absent(tmp_path):

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import run_cli
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -176,18 +178,6 @@ def test_every_printed_command_is_run_somewhere():
     assert not (set(FAST) | set(SLOW)) - printed, "listed commands no document prints any more"
 
 
-def _run(argv: list[str], capsys) -> tuple[int, str]:
-    from active_learning.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out + cap.err
-
-
 def _shipped(n: int, split: str = "train"):
     from mlip.data.readers import read_frames
 
@@ -235,7 +225,7 @@ def _tiny_inputs(ws: Path, link_active_learning: bool = True) -> None:
 def _before(command: str, ws: Path, capsys) -> None:
     """What a command needs from the ones before it that no printed command makes."""
     if command == "train my.yaml --resume":  # a run to continue: its first epoch
-        code, out = _run(["train", "my.yaml", "--max-epochs", "1"], capsys)
+        code, out = run_cli(["train", "my.yaml", "--max-epochs", "1"], capsys)
         assert code == 0, out[-3000:]
     if command.startswith("deploy runs/small/"):  # `train small` (slow) makes it; the fast chain's model stands in
         shutil.copytree(ws / "runs/my", ws / "runs/small", dirs_exist_ok=True)
@@ -259,7 +249,7 @@ def test_fast_printed_command_runs(command, workspace, capsys, monkeypatch):
 
     monkeypatch.chdir(workspace)
     _before(command, workspace, capsys)
-    code, out = _run(shlex.split(command), capsys)
+    code, out = run_cli(shlex.split(command), capsys)
     assert code == 0, f"seimlip {command}\n{out[-3000:]}"
 
 
@@ -319,11 +309,11 @@ def _before_slow(command: str, ws: Path, capsys) -> None:
     setup = {"al run camp": ["al", "init", "camp", "--config", "active_learning/configs/campaign_quick.yaml"],
              "al run campaign/": ["al", "init", "campaign/", "--config", "campaign.yaml"]}
     if command in setup:
-        code, out = _run(setup[command], capsys)
+        code, out = run_cli(setup[command], capsys)
         assert code == 0, out[-3000:]
     if command.startswith("data label"):
         (ws / "labelled.extxyz.gz").unlink(missing_ok=True)
-        code, out = _run(["data", "build", "--config", "plan.yaml", "-o", "frames.extxyz.gz"], capsys)
+        code, out = run_cli(["data", "build", "--config", "plan.yaml", "-o", "frames.extxyz.gz"], capsys)
         assert code == 0, out[-3000:]
     if command.startswith("analyze runs/"):  # the MD runs, where the export README keeps them
         shutil.copytree(ws / "md", ws / "runs", dirs_exist_ok=True, ignore=shutil.ignore_patterns("analysis"))
@@ -363,7 +353,7 @@ def test_slow_printed_command_runs(command, slow_workspace, capsys, monkeypatch)
     monkeypatch.setattr(train_config, "PRESETS_DIR", slow_workspace / "presets")
     monkeypatch.setitem(validation_config.SUITES, "quick", QUICK_SUITE)
     _before_slow(command, slow_workspace, capsys)
-    code, out = _run(shlex.split(command), capsys)
+    code, out = run_cli(shlex.split(command), capsys)
     assert code in EXPECTED_CODES.get(command, (0,)), f"seimlip {command}\n{out[-3000:]}"
     if code == 2:
         assert len(out.strip().splitlines()) == 1, out[-3000:]
@@ -380,6 +370,6 @@ def test_quickstart_production_scale_runs(tmp_path, monkeypatch, capsys):
     config.write_text(yaml.safe_dump(_merge(yaml.safe_load(pipeline.SCALES["quick"].read_text()), REDUCED)))
     monkeypatch.setitem(pipeline.SCALES, "production", config)
     monkeypatch.chdir(tmp_path)
-    code, out = _run(["quickstart", "--scale", "production", "--out", "sei-production"], capsys)
+    code, out = run_cli(["quickstart", "--scale", "production", "--out", "sei-production"], capsys)
     assert code == 0, out[-3000:]
     assert (tmp_path / "sei-production" / "report.html").is_file()
