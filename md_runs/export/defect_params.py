@@ -62,8 +62,10 @@ def tst_estimates(used: list[Point], t_ref: float) -> tuple[Estimate, Estimate] 
     why = (f"MD saw too few hops ({hops}; {used[0].meta.get('min_hops', 20)} needed): exported the NEB barrier "
            f"{hop.barrier_eV:.3f} eV and harmonic-TST prefactor {hop.attempt_frequency_Hz:.3g} Hz instead "
            f"({hop.approximations})")
+    bare = ("no error bar: one NEB barrier and prefactor with one model (the seeds of the MD runs do not enter; "
+            "run MD long or hot enough for 20 hops per temperature to get one)")
     d = Estimate(hop.diffusivity(t_ref), None, f"harmonic TST at {t_ref:g} K from the NEB hop barrier (MD too short)",
-                 None, [why, *hop.notes], {"tst": tst})
+                 None, [why, bare, *hop.notes], {"tst": tst})
     ea = Estimate(hop.barrier_eV * EV_J_MOL, None, "NEB hop barrier of the interstitial (MD too short)", None,
                   [why], {"of": "li_interstitial_diffusivity (TST)"})
     return d, ea
