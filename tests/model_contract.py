@@ -5,7 +5,7 @@ fixture (an eval-mode model with ``species``, ``cutoff``, ``to_state``/``from_st
 ``forward(species, edge_index, edge_vec) -> [N, K]`` of :class:`mlip.model.Potential`),
 usually parametrised over configs. Every check runs on each config: symmetry, derivatives,
 smoothness, extensivity, batching, training gradients, TorchScript, the state round trip, the
-deployed file through the ASE calculator and (slow) through LAMMPS. Float32 models skip the
+deployed file through the ASE calculator and (slow) as a torch.export program and through LAMMPS. Float32 models skip the
 finite-difference checks their round-off cannot resolve.
 """
 
@@ -215,6 +215,22 @@ class BaseEnergyModelTests:
         self.close(model, atoms.get_forces(), f, tol)
         self.close(model, atoms.get_stress(), s, tol)
         assert ("head_energy_std" in calc.results) == (getattr(model, "n_heads", 1) > 1)
+
+    @pytest.mark.slow
+    @pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+    def test_torch_export_program_matches_torchscript(self, model, deployed, tmp_path):
+        from mlip.deploy import export, load_calculator
+
+        atoms = li_ec_cell(seed=3)
+        results = []
+        for path in (deployed, export(model, tmp_path / "model.pt2", module_format="export")):
+            calc = load_calculator(path, device="cpu")
+            calc.calculate(atoms, ["energy", "forces", "stress"])
+            results.append(calc.results)
+        tol = 1e-12 if is_float64(model) else 1e-5
+        assert results[1]["energy"] == pytest.approx(results[0]["energy"], rel=tol)
+        for key in ("forces", "stress") + (("atom_energy_std",) if "atom_energy_std" in results[0] else ()):
+            assert np.abs(results[1][key] - results[0][key]).max() <= tol * np.abs(results[0][key]).max()
 
     @pytest.mark.slow
     @pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")

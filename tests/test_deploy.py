@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 from ase.build import bulk
 
 from mlip.deploy import export, load_calculator, load_deployed
@@ -151,6 +152,49 @@ def test_export_and_calculator_from_checkpoint(model, tmp_path):
     a.calculate(atoms, ["energy"])
     b.calculate(atoms, ["energy"])
     assert a.results["energy"] == pytest.approx(b.results["energy"], rel=1e-12)
+
+
+def _graph_of(atoms, cutoff):
+    from mlip.deploy.calculator import _neighbour_list
+
+    pos, cell = atoms.get_positions(), atoms.cell.array
+    i, j, shifts = _neighbour_list(pos, cell, atoms.pbc, cutoff)
+    species = np.array([SPECIES.index(s) for s in atoms.get_chemical_symbols()])
+    return species, np.stack([i, j]), pos[j] - pos[i] + shifts @ cell
+
+
+def test_torch_export_format_matches_torchscript_through_ase(model, deployed, tmp_path):
+    """`seimlip deploy --format export`: a torch.export program with the TorchScript file's metadata
+    and, through the ASE calculator on a cell of another size than the traced example, its results;
+    LAMMPS refuses it in one line."""
+    from md_runs.lammps.run import lammps_model_file
+    from mlip.deploy.cli import deploy
+    from mlip.train.checkpoint import save_checkpoint
+
+    ckpt = tmp_path / "model.ckpt"
+    save_checkpoint(ckpt, {"model": model.to_state(), "ema": None})
+    out = tmp_path / "model.pt2"
+    deploy(checkpoint=[ckpt], output=out, dtype=None, module_format="export", config=None)
+    meta, scripted_meta = load_deployed(out)[1], load_deployed(deployed)[1]
+    assert meta["module_format"] == "export" and scripted_meta["module_format"] == "torchscript"
+    shared = ("format", "format_version", "species", "cutoff", "n_interactions", "ghost_cutoff", "n_members", "dtype")
+    assert {k: meta[k] for k in shared} == {k: scripted_meta[k] for k in shared}
+    atoms = li_ec_cell(seed=6).repeat((2, 1, 1))
+    exported, scripted = load_calculator(out, device="cpu"), load_calculator(deployed, device="cpu")
+    for calc in (exported, scripted):
+        calc.calculate(atoms, ["energy", "forces", "stress"])
+    assert exported.results["energy"] == pytest.approx(scripted.results["energy"], rel=1e-12)
+    np.testing.assert_allclose(exported.results["forces"], scripted.results["forces"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(exported.results["stress"], scripted.results["stress"], rtol=0, atol=1e-14)
+    # the program's sizes are not fixed by its traced example: one atom without edges, fewer local atoms
+    lone = [calc.get_property("energy", Atoms("Li")) for calc in (exported, scripted)]
+    assert lone[0] == lone[1]
+    graph = [torch.as_tensor(x) for x in _graph_of(atoms, exported.cutoff)]
+    few = [module(*graph, 10)["forces"] for module in (exported.module, scripted.module)]
+    torch.testing.assert_close(few[0], few[1], rtol=0, atol=1e-12)
+    with pytest.raises(UserError, match="LAMMPS loads TorchScript") as err:
+        lammps_model_file(out)
+    assert "\n" not in str(err.value)
 
 
 def test_load_errors_are_clear(deployed, model, tmp_path):

@@ -27,15 +27,22 @@ def model_file(model: str | os.PathLike) -> tuple[Path, dict]:
     return path.resolve(), read_metadata(path)
 
 
+def lammps_model_file(model: str | os.PathLike) -> tuple[Path, dict]:
+    """:func:`model_file`, refusing a deployed file LAMMPS cannot load (not TorchScript)."""
+    path, meta = model_file(model)
+    if meta.get("module_format", "torchscript") != "torchscript":
+        raise UserError("LAMMPS loads TorchScript deployed files: deploy with `seimlip deploy --format "
+                        "torchscript` (a torch.export file serves the ASE calculator)", str(path))
+    return path, meta
+
+
 def model_uncertainty(meta: dict) -> str | None:
     """``"committee"``, ``"heads"`` (readout heads > 1) or None: what a deployed model's spread is."""
+    from mlip.deploy.format import readout_heads
+
     if int(meta.get("n_members", 1)) > 1:
         return "committee"
-    for member in meta.get("members") or []:
-        config = member.get("config") if isinstance(member, dict) else None
-        if isinstance(config, dict) and int(config.get("readout_heads", 1) or 1) > 1:
-            return "heads"
-    return None
+    return "heads" if readout_heads(meta) > 1 else None
 
 
 def read_model_devi(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -78,7 +85,7 @@ def single_point(atoms: Atoms, model: str | os.PathLike, workdir: str | os.PathL
     LMP_STYLE_ATOM, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR = (lammps.LMP_STYLE_ATOM, lammps.LMP_STYLE_GLOBAL,
                                                          lammps.LMP_TYPE_VECTOR)
 
-    path, meta = model_file(model)
+    path, meta = lammps_model_file(model)
     species = list(meta["species"])
     committee = int(meta["n_members"]) > 1
     with tempfile.TemporaryDirectory(prefix="seimlip-sp-", dir=workdir) as tmp:
@@ -193,7 +200,7 @@ def run_lammps(atoms: Atoms, model: str | os.PathLike, protocol: LammpsProtocol 
         protocol = LammpsProtocol()
     elif isinstance(protocol, dict):
         protocol = validate(LammpsProtocol, protocol, "LAMMPS protocol")
-    path, meta = model_file(model)
+    path, meta = lammps_model_file(model)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     box, types = write_lammps_data(workdir / "atoms.data", atoms, meta["species"])

@@ -18,13 +18,14 @@ from ase.calculators.calculator import Calculator, all_changes
 from torch import nn
 
 from mlip.deploy.exporter import build_deployed
+from mlip.deploy.format import readout_heads
 from mlip.errors import UserError
 from mlip.model.io import load_deployed, model_kind, resolve_model_path
 from mlip.model.output import LAMMPS_ORDER
 
 
-def resolve_model(model: Any, device: str | torch.device = "cpu") -> tuple[torch.jit.ScriptModule, dict]:
-    """(scripted deployed module, metadata) for a deployed file, a checkpoint, a shipped name, a
+def resolve_model(model: Any, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """(deployed module, metadata) for a deployed file (TorchScript or torch.export), a checkpoint, a shipped name, a
     Potential, or a list of checkpoints/Potentials (an in-memory committee)."""
     if isinstance(model, (list, tuple)) or isinstance(model, nn.Module):
         module, metadata = build_deployed(list(model) if isinstance(model, (list, tuple)) else model)
@@ -69,7 +70,7 @@ class SeimlipCalculator(Calculator):
         self.cutoff = float(self.metadata["cutoff"])
         self.dtype = torch.float64 if self.metadata["dtype"] == "float64" else torch.float32
         self.n_members = int(self.metadata["n_members"])
-        self.n_heads = int(getattr(self.module, "n_heads", 1))
+        self.n_heads = readout_heads(self.metadata)
         self._index = {s: k for k, s in enumerate(self.species)}
 
     def _species_indices(self, symbols: list[str]) -> np.ndarray:

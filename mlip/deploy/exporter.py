@@ -19,8 +19,9 @@ from torch import nn
 
 from e3nn.util.jit import compile as e3nn_compile
 
-from mlip.deploy.format import FORMAT_NAME, FORMAT_VERSION, METADATA_FILE
+from mlip.deploy.format import FORMAT_NAME, FORMAT_VERSION, METADATA_FILE, MODULE_FORMATS
 from mlip.deploy.module import DeployedPotential
+from mlip.deploy.program import export_program, save_program
 from mlip.errors import UserError
 from mlip.model.io import load_potential, model_kind, resolve_model_path
 from mlip.model.output import model_dtype
@@ -89,18 +90,22 @@ def _load_source(source: Source) -> tuple[nn.Module, str]:
     return load_potential(path), str(path)
 
 
-def _script_member(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+def _member(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     member = copy.deepcopy(model).to(dtype).eval()
     for p in member.parameters():
         p.requires_grad_(False)
-    return e3nn_compile(member)  # e3nn modules carry their own compile modes (script or trace)
+    return member
 
 
-def build_deployed(source: Source | Sequence[Source], dtype: Any = None) -> tuple[torch.jit.ScriptModule, dict]:
-    """Script ``source`` (one model or a committee) in memory; return (module, metadata)."""
+def deployed_members(source: Source | Sequence[Source], dtype: Any = None,
+                     module_format: str = "torchscript") -> tuple[list[nn.Module], dict]:
+    """(eval-mode copies of the members cast to the deployed dtype, metadata) of ``source``: one
+    model or a committee (checkpoint paths or modules). ``module_format`` is recorded."""
     sources = list(source) if isinstance(source, (list, tuple)) else [source]
     if not sources:
         raise UserError("nothing to export: give at least one checkpoint or model")
+    if module_format not in MODULE_FORMATS:
+        raise UserError(f"unknown deployment format {module_format!r}: use {' or '.join(MODULE_FORMATS)}", "format")
     models, origins = zip(*(_load_source(s) for s in sources))
     species = [str(s) for s in models[0].species]
     cutoff = float(models[0].cutoff)
@@ -113,18 +118,10 @@ def build_deployed(source: Source | Sequence[Source], dtype: Any = None) -> tupl
                             f"{cutoff}", origin)
     n_interactions = max(_n_interactions(m) for m in models)
     target = _parse_dtype(dtype) or model_dtype(models[0])
-    _dtype_name(target)
-
-    wrapper = DeployedPotential([_script_member(m, target) for m in models])
-    try:
-        scripted = torch.jit.script(wrapper)
-    except Exception as exc:  # TorchScript errors are long; the first lines say what failed
-        head = "\n".join(str(exc).strip().splitlines()[:6])
-        raise UserError(f"the model cannot be compiled to TorchScript:\n{head}") from exc
-
     metadata = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
+        "module_format": module_format,
         "species": species,
         "cutoff": cutoff,
         "n_interactions": n_interactions,
@@ -137,20 +134,39 @@ def build_deployed(source: Source | Sequence[Source], dtype: Any = None) -> tupl
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "members": [{"source": origin, "config": _config_dict(m)} for m, origin in zip(models, origins)],
     }
+    return [_member(m, target) for m in models], metadata
+
+
+def build_deployed(source: Source | Sequence[Source], dtype: Any = None) -> tuple[torch.jit.ScriptModule, dict]:
+    """Script ``source`` (one model or a committee) in memory; return (module, metadata)."""
+    members, metadata = deployed_members(source, dtype)
+    # e3nn modules carry their own compile modes (script or trace)
+    wrapper = DeployedPotential([e3nn_compile(m) for m in members])
+    try:
+        scripted = torch.jit.script(wrapper)
+    except Exception as exc:  # TorchScript errors are long; the first lines say what failed
+        head = "\n".join(str(exc).strip().splitlines()[:6])
+        raise UserError(f"the model cannot be compiled to TorchScript:\n{head}") from exc
     return scripted, metadata
 
 
 def export(source: Source | Sequence[Source], output: str | os.PathLike, dtype: Any = None,
-           extra_metadata: dict | None = None) -> Path:
+           extra_metadata: dict | None = None, module_format: str = "torchscript") -> Path:
     """Write ``source`` (checkpoint path, Potential, or a list of them = committee) to ``output``.
 
     ``dtype`` ("float32"/"float64") casts the model; by default it keeps the model's own dtype.
-    The file is written atomically. Returns the output path.
+    ``module_format``: ``"torchscript"`` (ASE and LAMMPS) or ``"export"`` (a ``torch.export``
+    program, :mod:`mlip.deploy.program`; ASE only). The file is written atomically. Returns its path.
     """
-    scripted, metadata = build_deployed(source, dtype)
-    if extra_metadata:
-        metadata.update(extra_metadata)
     output = Path(output)
+    if module_format == "export":
+        members, metadata = deployed_members(source, dtype, module_format)
+        metadata.update(extra_metadata or {})
+        with atomic_path(output) as tmp:
+            save_program(export_program(members, metadata), tmp, metadata)
+        return output
+    scripted, metadata = build_deployed(source, dtype)
+    metadata.update(extra_metadata or {})
     with atomic_path(output) as tmp:
         torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: json.dumps(metadata, indent=1)})
     return output

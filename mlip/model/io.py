@@ -6,8 +6,8 @@ like a path: a suffix or a folder, is a file; a bare name is a shipped model's).
 
 - ``"checkpoint"``: what training writes (``torch.save`` of plain data, read with
   ``weights_only=True``; layout in :mod:`mlip.train.checkpoint`),
-- ``"deployed"``: what ``seimlip deploy`` writes (a TorchScript archive with ``seimlip.json``
-  metadata; :mod:`mlip.deploy.format`).
+- ``"deployed"``: what ``seimlip deploy`` writes (a TorchScript archive, or a ``torch.export``
+  program, with ``seimlip.json`` metadata; :mod:`mlip.deploy.format`).
 
 :func:`load_potential` gives the eager :class:`~mlip.model.Potential` of either kind (a deployed
 single model is rebuilt from its recorded config and weights), :func:`load_deployed` the scripted
@@ -16,15 +16,15 @@ module of a deployed file with its metadata.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Union
 
 import torch
+from torch.export.passes import move_to_device_pass
 
 from mlip.config import validate
-from mlip.deploy.format import METADATA_FILE, _check_metadata, _diagnose, file_kind, is_deployed_file
+from mlip.deploy.format import file_kind, read_metadata
 from mlip.errors import UserError, first_line
 from mlip.model.config import ModelConfig
 from mlip.model.potential import Potential
@@ -71,24 +71,27 @@ def load_checkpoint(path: Spec, map_location="cpu") -> dict:
     return state
 
 
-def load_deployed(spec: Spec, device: str | torch.device = "cpu") -> tuple[torch.jit.ScriptModule, dict]:
-    """(scripted module on ``device``, metadata) of a deployed file; refuses other formats/versions."""
+def load_deployed(spec: Spec, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """(module on ``device``, metadata) of a deployed file, TorchScript or ``torch.export``
+    (``module_format`` in its metadata); refuses other formats/versions."""
     path = resolve_model_path(spec)
     if not path.is_file():
         raise UserError("model file not found", str(path))
-    if not is_deployed_file(path):
-        raise UserError(_diagnose(path), str(path))
-    extra = {METADATA_FILE: ""}
+    metadata = read_metadata(path)
     try:
-        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        if metadata.get("module_format", "torchscript") == "export":
+            return _load_program(path, device), metadata  # an exported program has no train/eval modes
+        module = torch.jit.load(str(path), map_location=device)
     except RuntimeError as exc:
         raise UserError(f"cannot load the deployed model ({first_line(exc)})", str(path)) from None
-    try:
-        metadata = json.loads(extra[METADATA_FILE])
-    except json.JSONDecodeError:
-        raise UserError("the model's seimlip.json metadata is not valid JSON", str(path)) from None
-    _check_metadata(metadata, path)
     return module.eval(), metadata
+
+
+def _load_program(path: Path, device: str | torch.device) -> torch.nn.Module:
+    program = torch.export.load(path)
+    if torch.device(device).type != "cpu":
+        program = move_to_device_pass(program, torch.device(device))
+    return program.module()
 
 
 def load_potential(spec: Spec, use_ema: bool = True, map_location="cpu") -> Potential:

@@ -54,6 +54,7 @@ class Potential(nn.Module):
         self.use_zbl = bool(config.zbl)
         self.n_heads = int(config.readout_heads)
         self.group_size = 128  # atoms per batched neighbour product (speed only; see mlip.nn.grouping)
+        self.n_groups = 4  # at least this many groups (torch.export sets 1 group of any size)
         c = config.channels
         with _default_dtype(torch.float64):
             # built in float64 (exact Clebsch-Gordan buffers), cast below
@@ -95,7 +96,7 @@ class Potential(nn.Module):
         phi = self.radial(self.bessel(r)) * self.envelope(r).unsqueeze(-1)  # [E, R]
         y = self.sh(edge_vec)
         feat = (phi.unsqueeze(2) * y.unsqueeze(1)).reshape(r.shape[0], phi.shape[1] * y.shape[1])  # [E, R*D_sh]
-        feats, senders, position = group_edges(feat, receiver, sender, n, 4, self.group_size)
+        feats, senders, position = group_edges(feat, receiver, sender, n, self.n_groups, self.group_size)
         h = self.embedding.index_select(0, species).unsqueeze(0)  # [1, N, C]
         learned = torch.zeros(n, 1, dtype=edge_vec.dtype, device=edge_vec.device)
         for block in self.blocks:

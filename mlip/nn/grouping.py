@@ -22,26 +22,30 @@ def group_edges(
     padding slots; ``senders[g]`` ``[n_g * K_g]`` the neighbour atom of each slot (0 in padding).
     Group atoms are taken in the order ``argsort(counts, descending)``; ``position[i]`` is atom
     i's row in the concatenation of all groups. At least ``n_groups`` groups, and groups of at most
-    about ``max_group`` atoms so each group's neighbour product stays in cache.
+    about ``max_group`` atoms so each group's neighbour product stays in cache (``max_group`` <= 0:
+    exactly ``n_groups``, which must then not exceed n).
     """
     e = receiver.shape[0]
     device = receiver.device
     counts = torch.bincount(receiver, minlength=n)
     atom_order = torch.argsort(counts, descending=True, stable=True)
     position = torch.empty_like(atom_order).index_copy_(0, atom_order, torch.arange(n, device=device))
-    g = max(min(max(n_groups, (n + max_group - 1) // max_group), n), 1)
+    # max_group <= 0: exactly n_groups groups whatever n (torch.export: no branch on the atom count)
+    g = n_groups if max_group <= 0 else max(min(max(n_groups, (n + max_group - 1) // max_group), n), 1)
     bounds: List[int] = [(k * n) // g for k in range(g + 1)]
     firsts = torch.tensor(bounds[:-1], dtype=torch.int64, device=device).clamp(max=max(n - 1, 0))
-    kmaxes: List[int] = counts.index_select(0, atom_order).index_select(0, firsts).tolist() if n > 0 else [0]
+    # each group's largest count (at least one slot): clamped as a tensor, so torch.export sees no
+    # branch on these data-dependent sizes
+    kmaxes: List[int] = counts.index_select(0, atom_order).index_select(0, firsts).clamp(min=1).tolist() \
+        if n > 0 else [1]
     bases: List[Tensor] = []
     sizes: List[int] = []
     offset = 0
     for k in range(g):
         n_g = bounds[k + 1] - bounds[k]
-        kmax = max(int(kmaxes[k]), 1)
+        kmax = kmaxes[k]
         bases.append(offset + kmax * torch.arange(n_g, dtype=torch.int64, device=device))
         sizes.append(n_g * kmax)
-        kmaxes[k] = kmax
         offset += n_g * kmax
     base = torch.cat(bases)  # slot of each sorted atom's first edge
     order = torch.argsort(receiver, stable=True)
