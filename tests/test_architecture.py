@@ -146,3 +146,15 @@ def test_the_checker_sees_local_and_relative_imports(tmp_path):
     source.write_text("def f():\n    from mlip.model import io\n    import md_runs.lammps.run\n")
     assert imported_modules("mlip.fake", source) >= {"mlip.model", "mlip.model.io", "md_runs.lammps.run"}
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+
+
+def test_no_test_file_imports_another():
+    """Shared test code lives in helpers.py, model_contract.py, campaign_oracles.py or conftest.py."""
+    tests = Path(__file__).resolve().parent
+    bad = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            bad += [f"{path.name} imports {n}" for n in names if n.split(".")[0].startswith("test_")]
+    assert not bad, "\n".join(bad)

@@ -19,39 +19,12 @@ from ase.build import bulk
 from ase.io import read, write
 
 from active_learning.labelling import frame_key, label_frames, sidecar_paths
-from active_learning.oracles import LabelResult, TBLiteConfig
+from active_learning.oracles import TBLiteConfig
 from mlip.data.readers import read_frames
 
+from campaign_oracles import ScriptedOracle
+
 TESTS = Path(__file__).resolve().parent
-
-
-class ScriptedOracle:
-    """A test-only oracle: GFN1-xTB after ``delay`` seconds, unless the frame asks to misbehave.
-
-    ``info["mode"]``: "hang" sleeps for an hour, "die" kills its own process, "raise" raises.
-    With ``pid_dir`` each call leaves a file named after its process id.
-    """
-
-    def __init__(self, delay: float = 0.0, pid_dir: str | None = None, fingerprint: str = "scripted"):
-        self.name = "scripted"
-        self.delay = delay
-        self.pid_dir = pid_dir
-        self.fingerprint = fingerprint
-
-    def label(self, atoms: Atoms) -> LabelResult:
-        from active_learning.oracles.tblite import TBLiteOracle
-
-        if self.pid_dir:
-            Path(self.pid_dir, str(os.getpid())).touch()
-        mode = atoms.info.get("mode")
-        if mode == "hang":
-            time.sleep(3600)
-        if mode == "die":
-            os._exit(3)
-        if mode == "raise":
-            raise RuntimeError("boom")
-        time.sleep(self.delay)
-        return TBLiteOracle().label(atoms)
 
 
 def li_frames(n: int) -> list[Atoms]:
@@ -159,7 +132,7 @@ KILLED_RUN = textwrap.dedent(
     import sys
     from ase.io import read
     from active_learning.labelling import label_frames
-    from test_labelling import ScriptedOracle
+    from campaign_oracles import ScriptedOracle
     frames = read(sys.argv[1], ":")
     label_frames(frames, ScriptedOracle(delay=1.0, pid_dir=sys.argv[3]), sys.argv[2], workers=1,
                  timeout=120, progress=False)
