@@ -27,9 +27,12 @@ import md_runs
 from rich.console import Console
 from rich.rule import Rule
 
+from active_learning.campaign.config import CampaignConfig
 from md_runs.analysis.config import AnalysisConfig
 from md_runs.export.config import ExportConfig
-from mlip.config import StrictModel, load_config
+from md_runs.protocols.config import LiTransportConfig, SeiFormationConfig
+from md_runs.validation.config import ValidationConfig
+from mlip.config import StrictModel, load_config, overrides_model
 from mlip.errors import UserError
 from mlip.utils import read_json_document, write_json_atomic
 
@@ -41,19 +44,30 @@ DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 console = Console()
 
 
+# the blocks that change a shipped config key by key: each key checked as that config checks it
+CampaignOverrides = overrides_model(CampaignConfig, deep=True, name="CampaignOverrides")
+SeiFormationOverrides = overrides_model(SeiFormationConfig, deep=True, name="SeiFormationOverrides")
+LiTransportOverrides = overrides_model(LiTransportConfig, deep=True, name="LiTransportOverrides")
+ValidationOverrides = overrides_model(ValidationConfig, deep=True, name="ValidationOverrides")
+
+
 class QuickstartConfig(StrictModel):
     """What the pipeline runs; every block is the config of the command that runs that step."""
 
     seed: int = 0
     dataset: str = Field("li_ec_gfn1", description="shipped dataset name (datasets/<name>) or a folder with train/val/test")
     model: str = Field("li-ec-gfn1", description="starting model: shipped name or checkpoint")
-    campaign: dict[str, Any] = Field(default_factory=dict, description="active-learning campaign (seimlip al init)")
+    campaign: CampaignOverrides = Field(default_factory=CampaignOverrides, description="active-learning campaign "
+                                        "(seimlip al init): keys of configs/campaign_quick.yaml to change")
     al_iterations: int = Field(1, ge=0, description="active-learning iterations to run")
-    sei_formation: dict[str, Any] = Field(default_factory=dict, description="protocol for seimlip md run")
-    li_transport: dict[str, Any] = Field(default_factory=dict, description="protocol for seimlip md run")
+    sei_formation: SeiFormationOverrides = Field(default_factory=SeiFormationOverrides, description="protocol for "
+                                                 "seimlip md run: keys of md_runs/configs/sei_formation.yaml to change")
+    li_transport: LiTransportOverrides = Field(default_factory=LiTransportOverrides, description="protocol for "
+                                               "seimlip md run: keys of md_runs/configs/li_transport.yaml to change")
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="seimlip analyze config")
     export: ExportConfig = Field(default_factory=ExportConfig, description="seimlip export pybamm config")
-    validation: dict[str, Any] = Field(default_factory=dict, description="seimlip validate --suite quick overrides")
+    validation: ValidationOverrides = Field(default_factory=ValidationOverrides, description="seimlip validate "
+                                            "--suite quick overrides (suite: full for the full suite)")
     allow_unvalidated: bool = Field(False, description="export parameters of failed phases / melted runs, marked")
 
 

@@ -64,7 +64,7 @@ def check_config(cfg, where: str, out: Path | None = None) -> None:
             raise UserError(f"steps.production {protocol.steps.production} with intervals.dump "
                             f"{protocol.intervals.dump} writes {frames} frames per run; the analysis needs at "
                             f"least {analysis.min_frames} (analysis.min_frames)", f"{where}: {name}")
-    overrides = dict(cfg.validation)
+    overrides = cfg.validation.model_dump(mode="json")
     block("validation", lambda: suite_config(str(overrides.pop("suite", "quick")), overrides, "validation"))
     export = cfg.export
     block("export", lambda: base_parameter_values(export.base))

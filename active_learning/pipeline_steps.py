@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from active_learning.pipeline import Pipeline, console, dataset_dir, split_file
+from mlip.config import deep_merge
 
 
 def data_and_model(pipe: Pipeline) -> dict:
@@ -42,20 +43,13 @@ def data_and_model(pipe: Pipeline) -> dict:
             "plots": [str(p) for p in plots]}
 
 
-def _merged(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def campaign_config(cfg) -> dict:
     """The campaign the pipeline runs: ``configs/campaign_quick.yaml`` + the ``campaign`` block."""
     from active_learning.pipeline import CONFIG_DIR
     from mlip.config import read_yaml
 
     base = read_yaml(CONFIG_DIR / "campaign_quick.yaml")
-    config = _merged(base, {"seed": cfg.seed, **cfg.campaign})
+    config = deep_merge(base, {"seed": cfg.seed, **cfg.campaign.model_dump(mode="json")})
     # relative paths in the shipped config are relative to the configs folder
     config["initial_data"] = [str((CONFIG_DIR / p).resolve()) for p in config["initial_data"]]
     if config.get("test_data"):
@@ -90,8 +84,8 @@ def _protocol(pipe: Pipeline, name: str) -> dict:
     from active_learning.pipeline import MD_CONFIG_DIR
     from mlip.config import read_yaml
 
-    return _merged(read_yaml(MD_CONFIG_DIR / f"{name}.yaml"),
-                   {"model": pipe.cfg.model, **getattr(pipe.cfg, name)})
+    return deep_merge(read_yaml(MD_CONFIG_DIR / f"{name}.yaml"),
+                      {"model": pipe.cfg.model, **getattr(pipe.cfg, name).model_dump(mode="json")})
 
 
 def sei_formation(pipe: Pipeline) -> dict:
@@ -117,7 +111,7 @@ def validation(pipe: Pipeline) -> dict:
     and experiment (EOS, crystal stability, liquids, NEB, surfaces, reactive MD)."""
     from md_runs.validation import suite_config, validate_model
 
-    overrides = dict(pipe.cfg.validation)
+    overrides = pipe.cfg.validation.model_dump(mode="json")
     cfg = suite_config(str(overrides.pop("suite", "quick")), overrides, "quickstart.yaml: validation")
     folder = pipe.out / "validation"
     doc = validate_model(pipe.cfg.model, folder, cfg, progress=lambda line: console.print(

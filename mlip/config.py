@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_serializer
 
 from mlip.errors import UserError
 from mlip.utils import write_text_atomic
@@ -18,6 +18,48 @@ class StrictModel(BaseModel):
     """Base for config sections: unknown keys are errors (a typo must not be silently ignored)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Overrides(StrictModel):
+    """Base of :func:`overrides_model`: only the keys that were given are dumped (``None`` is a value)."""
+
+    @model_serializer(mode="wrap")
+    def _given_only(self, handler):
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
+
+def overrides_model(model: type[BaseModel], exclude: frozenset[str] = frozenset(), name: str | None = None,
+                    deep: bool = False):
+    """A model of overrides of ``model``'s keys: any subset of them, each checked as ``model``
+    checks it (type and bounds), unknown keys and those in ``exclude`` refused; ``.model_dump()``
+    gives just the keys given. A section (a nested model) given replaces the whole section, or
+    with ``deep`` is itself overrides of that section (for configs merged key by key onto a
+    shipped one). The model's own validators are not repeated (a key that a "before" validator
+    rewrites, such as a ``{preset: small}`` model spec, is taken as given): the merged result is
+    validated by ``model`` where it is used."""
+    fields: dict[str, Any] = {}
+    rewritten = {key for dec in model.__pydantic_decorators__.field_validators.values() if dec.info.mode == "before"
+                 for key in dec.info.fields}  # e.g. a {preset: ...} spec: checked once merged, by ``model``
+    for key, info in model.model_fields.items():
+        if key in exclude:
+            continue
+        kind = info.annotation
+        if key in rewritten:
+            kind = Any
+        elif deep and isinstance(kind, type) and issubclass(kind, BaseModel):
+            kind = overrides_model(kind, deep=True)
+        elif info.metadata:
+            kind = Annotated[kind, *info.metadata]
+        fields[key] = (Optional[kind], Field(None, description=info.description))
+    return create_model(name or f"{model.__name__}Overrides", __base__=Overrides, **fields)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` on top, mappings merged key by key (lists and values replaced)."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

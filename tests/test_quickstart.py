@@ -157,10 +157,16 @@ def test_quickstart_bad_input_is_one_line(tmp_path, capsys, monkeypatch, args, m
     ("analysis: {msd_lag: 10}\n", "analysis.msd_lag"),
     ("export: {sei_phaze: LiF}\n", "export.sei_phaze"),
     ("analysis: {arrhenius_estimator: bayes}\n", "analysis.arrhenius_estimator"),
+    ("sei_formation: {steps: {productoin: 10}}\n", "sei_formation.steps.productoin"),
+    ("li_transport: {replicas: 0}\n", "li_transport.replicas"),
+    ("campaign: {training: {overrides: {batchsize: 2}}}\n", "campaign.training.overrides.batchsize"),
+    ("campaign: {selection: {budget: many}}\n", "campaign.selection.budget"),
+    ("validation: {eos: {phasez: [LiF]}}\n", "validation.eos.phasez"),
 ])
-def test_quickstart_analysis_and_export_blocks_are_typed(tmp_path, capsys, text, key):
-    """The analysis and export blocks are models of their own commands' configs: a bad key is one
-    line naming it and the file, exit 2, before any step (they were read only in steps 5 and 6)."""
+def test_quickstart_blocks_are_typed(tmp_path, capsys, text, key):
+    """Every block is a model: analysis and export are their commands' configs, the others
+    overrides of the shipped configs they change, key by key. A bad key is one line naming it and
+    the file, exit 2, as the config is read (analysis and export were read only in steps 5 and 6)."""
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(SystemExit) as exc:
         main(["quickstart", "--out", str(tmp_path / "qs"), "--config", str(tmp_path / "bad.yaml")])

@@ -84,7 +84,7 @@ def test_training_lowers_the_loss_and_writes_a_run_folder(data_files, tmp_path):
     state = torch.load(out / "checkpoints/last.pt", weights_only=True)
     assert state["format_version"] == 1 and state["epoch"] == 12 and state["ema"] is not None
     model = load_model(out / "checkpoints/best.pt")
-    assert model.species == SPECIES and model.cutoff == cfg.model["cutoff"]
+    assert model.species == SPECIES and model.cutoff == cfg.model.cutoff
 
 
 def test_resume_after_interruption_reproduces_the_uninterrupted_run(data_files, tmp_path, monkeypatch):
@@ -185,7 +185,7 @@ def test_missing_data_and_preset_configs(tmp_path):
         load_train_config(tmp_path / "nope.yaml")
     for name in ("small", "medium"):  # shipped presets validate (their data paths are only read at train time)
         cfg = load_train_config(name)
-        assert cfg.model["cutoff"] > 0 and cfg.data.species
+        assert cfg.model.cutoff > 0 and cfg.data.species
 
 
 def test_checkpoint_of_another_format_version_or_kind_is_a_clear_error(tmp_path):

@@ -12,12 +12,15 @@ or scratch) and ``convergence``. Paths are resolved against the YAML's folder at
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from mlip.config import StrictModel
+from active_learning.oracles.config import CP2KConfig, EspressoConfig, GPAWConfig, TBLiteConfig, VaspConfig
+from mlip.config import StrictModel, overrides_model
 from mlip.data.keys import LabelKeys
+from mlip.model import ModelConfig
+from mlip.train.config import TrainConfig, resolve_model_config
 from mlip.data.species import DEFAULT_SPECIES
 
 
@@ -27,6 +30,11 @@ class PythonOracleConfig(StrictModel):
     kind: Literal["python"] = "python"
     target: str = Field(..., pattern=r"^[\w.]+:[\w.]+$")
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+#: what ``oracle:`` of a campaign holds: one of the oracles' configs, by ``kind``
+CampaignOracle = Annotated[Union[TBLiteConfig, CP2KConfig, VaspConfig, EspressoConfig, GPAWConfig, PythonOracleConfig],
+                          Field(discriminator="kind")]
 
 
 class ParslSettings(StrictModel):
@@ -91,23 +99,28 @@ class SelectionConfig(StrictModel):
         return self
 
 
+#: TrainConfig keys each retraining sets from the campaign itself (training.epochs, ...), not overridable
+SET_BY_CAMPAIGN = frozenset({"data", "model", "max_epochs", "max_time_minutes", "seed", "out_dir", "wandb"})
+#: ``training.overrides``: any other TrainConfig key, checked as TrainConfig checks it
+TrainOverrides = overrides_model(TrainConfig, SET_BY_CAMPAIGN, "TrainOverrides")
+
+
 class TrainingConfig(StrictModel):
     committee_size: int = Field(4, ge=2)
     mode: Literal["finetune", "scratch"] = "finetune"
-    model: dict[str, Any] = Field(default_factory=lambda: {"preset": "small"})
+    model: ModelConfig = Field(default_factory=lambda: {"preset": "small"}, validate_default=True,
+                               description="{preset: small|medium, **overrides} or a full ModelConfig")
     initial_epochs: int = Field(100, ge=1, description="epochs of the first committee (iteration 0)")
     epochs: int = Field(30, ge=1, description="epochs of each later committee")
     max_time_minutes: float | None = Field(None, gt=0, description="per member (makes runs non-reproducible)")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
-    overrides: dict[str, Any] = Field(default_factory=dict, description="further TrainConfig keys (batch_size, optimizer, ...)")
+    overrides: TrainOverrides = Field(default_factory=TrainOverrides, description="further TrainConfig keys "
+                                      "(batch_size, optimizer, device, init_from, ...)")
 
-    @field_validator("model")
+    @field_validator("model", mode="before")
     @classmethod
     def _model(cls, v):
-        from mlip.train.config import resolve_model_config
-
-        resolve_model_config(v)  # a bad key or value is an error at init, not after an iteration
-        return v
+        return resolve_model_config(v)  # a bad key or value is an error at init, not after an iteration
 
 
 class ConvergenceConfig(StrictModel):
@@ -135,7 +148,8 @@ class CampaignConfig(LabelKeys):
     test_data: str | None = None
     test_max_frames: int | None = Field(None, ge=1)
     store_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///CAMPAIGN/campaign.db")
-    oracle: dict[str, Any] = Field(default_factory=lambda: {"kind": "tblite"})
+    oracle: CampaignOracle = Field(default_factory=TBLiteConfig, description="an oracle config by kind "
+                                     "(tblite default, cp2k, vasp, espresso, gpaw) or a python Oracle")
     cell_rules: Optional[Any] = Field(
         None, description="converged cell sizes for the oracle (a shipped name or a mapping; "
                           "active_learning/oracles/cell_rules.py): smaller frames are tiled or refused")
@@ -146,18 +160,18 @@ class CampaignConfig(LabelKeys):
     convergence: ConvergenceConfig = Field(default_factory=ConvergenceConfig)
     wandb: WandbSettings = Field(default_factory=WandbSettings)
 
-    @field_validator("oracle")
+    @field_validator("oracle", mode="before")
     @classmethod
     def _oracle(cls, v):
-        return oracle_model(v).model_dump(mode="json")
+        return {"kind": "tblite", **v} if isinstance(v, dict) else v  # kind defaults to tblite
 
     @model_validator(mode="after")
     def _rules_fit_the_oracle(self):
         from active_learning.oracles.cell_rules import check_oracle, load_cell_rules
 
         rules = load_cell_rules(self.cell_rules)
-        if rules is not None and self.oracle.get("kind") != "python":
-            check_oracle(rules, oracle_model(self.oracle))
+        if rules is not None and self.oracle.kind != "python":
+            check_oracle(rules, self.oracle)
         return self
 
     def resolve_paths(self, base: Path) -> "CampaignConfig":
@@ -171,18 +185,20 @@ class CampaignConfig(LabelKeys):
                                        "test_data": fix(self.test_data)})
 
 
-def oracle_model(data: dict[str, Any] | None):
+def oracle_model(data: dict[str, Any] | BaseModel | None):
     """The validated oracle config (an ``active_learning.oracles`` model or PythonOracleConfig)."""
     from mlip.config import validate
     from active_learning.oracles.config import parse_oracle_config
 
+    if isinstance(data, BaseModel):
+        return data
     data = dict(data or {})
     if data.get("kind") == "python":
         return validate(PythonOracleConfig, data, "oracle")
     return parse_oracle_config(data)
 
 
-def make_oracle_spec(data: dict[str, Any]):
+def make_oracle_spec(data: dict[str, Any] | BaseModel):
     """What the oracle pool runs: an oracle config model, or the Oracle object of a python oracle."""
     import importlib
 
@@ -196,7 +212,7 @@ def make_oracle_spec(data: dict[str, Any]):
     return config
 
 
-def oracle_fingerprint(data: dict[str, Any]) -> str:
+def oracle_fingerprint(data: dict[str, Any] | BaseModel) -> str:
     import hashlib
     import json
 

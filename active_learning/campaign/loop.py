@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from active_learning.campaign import retrain
-from active_learning.campaign.config import CampaignConfig, make_oracle_spec, oracle_model
+from active_learning.campaign.config import CampaignConfig, make_oracle_spec
 from active_learning.campaign.explore import explore
 from active_learning.campaign.labeller import label_jobs
 from active_learning.campaign.selection import classify, farthest_point_sampling, unphysical_reason
@@ -151,7 +151,7 @@ def _label_phase(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, 
         task = bar.add_task(f"iter {it}: labelling", total=total, info="")
         bar.update(task, completed=len(store.jobs(jobs_t.c.iteration == it, jobs_t.c.status.in_(["done", "failed"]))))
         rules = load_cell_rules(cfg.cell_rules)
-        settings = oracle_settings(None if cfg.oracle.get("kind") == "python" else oracle_model(cfg.oracle))
+        settings = oracle_settings(None if cfg.oracle.kind == "python" else cfg.oracle)
         counts = label_jobs(store, it, make_oracle_spec(cfg.oracle), cfg.executor, campaign_dir,
                             on_result=lambda status: bar.advance(task), cell_rules=rules, oracle_settings=settings)
     n = sum(counts.values())

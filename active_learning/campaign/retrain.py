@@ -35,14 +35,13 @@ def member_checkpoint(campaign_dir: Path, iteration: int, member: int = 0) -> Pa
 def train_config(cfg: CampaignConfig, data_path: Path, iteration: int, out_dir: Path) -> TrainConfig:
     t = cfg.training
     raw: dict[str, Any] = {
-        "batch_size": 4, **t.overrides,
+        "batch_size": 4, "device": "cpu", **t.overrides.model_dump(),  # overrides: any key but SET_BY_CAMPAIGN
         "data": {"path": str(data_path), "split": [1.0 - t.val_fraction, t.val_fraction, 0.0],
                  "split_seed": cfg.seed, "species": cfg.species},
         "model": t.model,
         "max_epochs": t.initial_epochs if iteration == 0 else t.epochs,
         "max_time_minutes": t.max_time_minutes,
         "seed": cfg.seed + 1000 * iteration,
-        "device": "cpu",
         "out_dir": str(out_dir),
         "wandb": {"enabled": False},
     }

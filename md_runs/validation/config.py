@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import Field
 
 from md_runs.validation.recompute import ReferenceSettings
-from mlip.config import StrictModel, validate
+from mlip.config import StrictModel, deep_merge, validate
 
 CheckName = Literal["eos", "stability", "liquids", "migration", "surfaces", "reactive"]
 ALL_CHECKS: tuple[str, ...] = ("eos", "stability", "liquids", "migration", "surfaces", "reactive")
@@ -137,18 +137,11 @@ FULL = {
 SUITES = {"quick": {"suite": "quick"}, "full": FULL}
 
 
-def _merged(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def suite_config(suite: str, overrides: dict | None = None, where: str = "validation config") -> ValidationConfig:
     """The preset of ``suite`` (quick or full) with ``overrides`` (a --config mapping) on top."""
     from mlip.errors import UserError
 
     if suite not in SUITES:
         raise UserError(f"--suite must be one of {', '.join(SUITES)}, got {suite!r}")
-    data = _merged(SUITES[suite], dict(overrides or {}))
+    data = deep_merge(SUITES[suite], dict(overrides or {}))
     return validate(ValidationConfig, data, where)

@@ -111,8 +111,8 @@ class WandbConfig(StrictModel):
 
 class TrainConfig(StrictModel):
     data: DataConfig
-    model: dict[str, Any] = Field(default_factory=lambda: {"preset": "small"}, validate_default=True,
-                                  description="{preset: small|medium, **overrides} or a full ModelConfig")
+    model: ModelConfig = Field(default_factory=lambda: {"preset": "small"}, validate_default=True,
+                               description="{preset: small|medium, **overrides} or a full ModelConfig")
     loss: LossConfig = Field(default_factory=LossConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
@@ -130,25 +130,27 @@ class TrainConfig(StrictModel):
     init_from: str | None = Field(None, description="checkpoint, deployed model or shipped name to fine-tune")
     wandb: WandbConfig = Field(default_factory=WandbConfig)
 
-    @field_validator("model")
+    @field_validator("model", mode="before")
     @classmethod
     def _model(cls, v):
-        return resolve_model_config(v).model_dump(mode="json")
+        return v if isinstance(v, ModelConfig) else resolve_model_config(v)  # a preset and its overrides
 
     @model_validator(mode="after")
     def _dtype(self):
-        if self.dtype is not None and self.model.get("dtype") not in (None, self.dtype):
-            self.model = resolve_model_config({**self.model, "dtype": self.dtype}).model_dump(mode="json")
+        if self.dtype is not None and self.model.dtype != self.dtype:
+            self.model = self.model.model_copy(update={"dtype": self.dtype})
         return self
 
-    def model_config_obj(self):
-        return resolve_model_config(self.model)
+    def model_config_obj(self) -> ModelConfig:
+        return self.model
 
 
-def resolve_model_config(spec: dict[str, Any]):
+def resolve_model_config(spec: dict[str, Any] | ModelConfig) -> ModelConfig:
     """``{"preset": "small", **overrides}`` or a full ModelConfig mapping -> ModelConfig."""
     from pydantic import ValidationError
 
+    if isinstance(spec, ModelConfig):
+        return spec
     spec = dict(spec or {})
     preset = spec.pop("preset", None)
     try:

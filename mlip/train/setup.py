@@ -15,7 +15,7 @@ from mlip.model import Potential, build_model
 from mlip.model.heads import with_readout_heads
 from mlip.model.io import load_potential
 from mlip.train import distributed as D
-from mlip.train.config import TrainConfig
+from mlip.train.config import TrainConfig, resolve_model_config
 from mlip.train.data import fit_statistics
 from mlip.train.schedule import LRSchedule
 
@@ -34,14 +34,14 @@ def build_potential(config: TrainConfig, train_frames, state: dict | None = None
     if state is not None:
         model = Potential.from_state(state["model"])
         if config.init_from:
-            config = config.model_copy(update={"model": state["config"]["model"]})
+            config = config.model_copy(update={"model": resolve_model_config(state["config"]["model"])})
         return model, state["statistics"], config
     if config.init_from:
-        model = initial_model(config.init_from, int(config.model.get("readout_heads", 1)), config.seed)
+        model = initial_model(config.init_from, config.model.readout_heads, config.seed)
         if config.dtype:
             model = model.to(getattr(torch, config.dtype))
         dtype = {"dtype": config.dtype} if config.dtype else {}
-        config = config.model_copy(update={"model": {**model.config_dict, **dtype}})
+        config = config.model_copy(update={"model": resolve_model_config({**model.config_dict, **dtype})})
         return model, {"init_from": config.init_from}, config
     stats = fit_statistics(train_frames, config.data)
     model = build_model(config.model_config_obj(), config.data.species, stats["atomic_energies"],
