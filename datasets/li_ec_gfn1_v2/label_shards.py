@@ -50,6 +50,18 @@ def _timing() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _stale(final: Path, planned: list) -> str | None:
+    """Why a finished shard does not hold the plan's frames (sizes differ), or None."""
+    from mlip.data.readers import read_frames
+
+    have = sorted(len(a) for a in read_frames(final))
+    want = sorted(len(a) for a in planned)
+    if have == want:
+        return None
+    return (f"holds {len(have)} frames of {sorted(set(have))} atoms, the plan {len(want)} of {sorted(set(want))}: "
+            f"labelled from an older plan; move it to shards/superseded/ to relabel")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--max-atoms", type=int, default=5000)
@@ -82,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(done)}/{len(shards)} shards final: {n_done}/{len(frames)} frames, "
               f"{a_done}/{sum(len(a) for a in frames)} atoms; oracle time {sum(t['oracle_s'] for t in timing.values()) / 3600:.2f} h")
         for k, idx in enumerate(shards):
-            mark = "done" if k in done else "todo"
+            stale = _stale(SHARDS / f"shard_{k:03d}.extxyz.gz", [frames[i] for i in idx]) if k in done else None
+            mark = f"STALE ({stale})" if stale else "done" if k in done else "todo"
             print(f"  shard {k:03d} {mark} {frames[idx[0]].info.get('config_type')}: {len(idx)} frames, "
                   f"{sum(len(frames[i]) for i in idx)} atoms")
         return 0
@@ -90,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     rules = load_cell_rules(cfg.cell_rules)
     for k, idx in enumerate(shards):
         final = SHARDS / f"shard_{k:03d}.extxyz.gz"
-        if final.exists() or (args.only and k not in args.only):
+        if args.only and k not in args.only:
+            continue
+        if final.exists():
+            stale = _stale(final, [frames[i] for i in idx])
+            if stale:
+                print(f"shard {k:03d} skipped: it {stale}", flush=True)
             continue
         out = WORK / final.name
         t0 = time.time()
