@@ -51,12 +51,13 @@ def _timing() -> dict:
 
 
 def _stale(final: Path, planned: list) -> str | None:
-    """Why a finished shard does not hold the plan's frames (sizes differ), or None."""
+    """Why a finished shard does not hold the plan's frames, or None. The labeller may tile a frame
+    up to its family's converged size, so a labelled frame has a whole multiple of a planned size."""
     from mlip.data.readers import read_frames
 
     have = sorted(len(a) for a in read_frames(final))
     want = sorted(len(a) for a in planned)
-    if have == want:
+    if len(have) == len(want) and all(any(h % w == 0 for w in want) for h in have):
         return None
     return (f"holds {len(have)} frames of {sorted(set(have))} atoms, the plan {len(want)} of {sorted(set(want))}: "
             f"labelled from an older plan; move it to shards/superseded/ to relabel")
