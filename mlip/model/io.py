@@ -16,6 +16,7 @@ module of a deployed file with its metadata.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Union
@@ -88,7 +89,13 @@ def load_deployed(spec: Spec, device: str | torch.device = "cpu") -> tuple[torch
 
 
 def _load_program(path: Path, device: str | torch.device) -> torch.nn.Module:
-    program = torch.export.load(path)
+    serde = logging.getLogger("torch._export.serde.serialize")
+    level = serde.level
+    serde.setLevel(logging.ERROR)  # "Symbol u0 did not appear in the graph": the padding width, by design
+    try:
+        program = torch.export.load(path)
+    finally:
+        serde.setLevel(level)
     if torch.device(device).type != "cpu":
         program = move_to_device_pass(program, torch.device(device))
     return program.module()
