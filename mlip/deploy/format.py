@@ -88,6 +88,8 @@ def _check_metadata(metadata: dict, path: Path) -> None:
 
 
 def _diagnose(path: Path) -> str:
+    if path.is_file() and path.stat().st_size == 0:
+        return "empty file (0 bytes), not a seimlip deployed model"
     return {
         "unknown": "not a seimlip deployed model (not a TorchScript archive)",
         "checkpoint": "this looks like a training checkpoint, not a deployed model: run `seimlip deploy` on it",
