@@ -25,7 +25,9 @@ class Overrides(StrictModel):
 
     @model_serializer(mode="wrap")
     def _given_only(self, handler):
-        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+        given = getattr(self, "model_fields_set", None)  # None: a plain mapping put in by model_copy(update=)
+        out = handler(self)
+        return out if given is None else {k: v for k, v in out.items() if k in given}
 
 
 def overrides_model(model: type[BaseModel], exclude: frozenset[str] = frozenset(), name: str | None = None,

@@ -418,12 +418,12 @@ def _quickstart_config(folder: Path, **blocks) -> Path:
 
 @pytest.mark.parametrize("block, message", [
     ({"li_transport": {"temperatures_K": [-5]}}, "li_transport: temperatures_K"),
-    ({"sei_formation": {"system": {"face": "111"}}}, "sei_formation: system.face"),
-    ({"analysis": {"msd_max_fraction": 2}}, ": analysis: msd_max_fraction"),
+    ({"sei_formation": {"system": {"face": "111"}}}, "sei_formation.system.face"),  # typed blocks: as read
+    ({"analysis": {"msd_max_fraction": 2}}, ": analysis.msd_max_fraction"),
     ({"li_transport": {"steps": {"production": 100}, "intervals": {"dump": 10, "restart": 50}}},
      "writes 11 frames per run; the analysis needs at least 20"),
     ({"export": {"base": "Nope2099"}}, "unknown PyBaMM parameter set"),
-    ({"validation": {"suite": "everything"}}, "--suite"),
+    ({"validation": {"suite": "everything"}}, "validation.suite"),
     ({"model": "no-such-model"}, "no-such-model"),
 ])
 def test_quickstart_validates_every_block_before_the_first_step(block, message, tmp_path, capsys):
