@@ -66,3 +66,20 @@ def test_e0_fit_ignores_zero_energy_weight_frames():
 def test_negative_weight_is_a_user_error():
     with pytest.raises(UserError, match="label weights"):
         atoms_to_graph(_frame(-1.0, config_energy_weight=-1.0), SPECIES, 3.0)
+
+
+def test_metrics_leave_out_labels_with_zero_weight():
+    """An unconverged energy (weight 0) is not judged: the energy MAE of training's validation and
+    of `seimlip eval` counts only frames whose energy is a reference value; forces still count."""
+    from mlip.train.metrics import frame_error_sums, frame_sums_from_predictions, metrics_from_sums
+
+    good = _frame(-1.0)
+    bad = _frame(-500.0, shift=0.1, config_energy_weight=0.0, config_stress_weight=0.0)
+    graph = collate([atoms_to_graph(a, SPECIES, 3.0) for a in (good, bad)])
+    batch = metrics_from_sums(frame_error_sums(_pred(graph), graph))
+    assert batch["energy_mae_per_atom"] == pytest.approx(0.5)  # |0 - (-1)| / 2 atoms, the good frame only
+    assert batch["stress_mae"] == pytest.approx(0.01)
+    assert batch["force_mae"] == pytest.approx(0.4 / 12)  # both frames' forces (12 components)
+    preds = [{"energy": 0.0, "forces": np.zeros((2, 3)), "stress": np.zeros(6)}] * 2
+    frames = metrics_from_sums(frame_sums_from_predictions([good, bad], preds))
+    assert frames == batch

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from mlip.data.graph import atoms_to_graph, collate
+from mlip.data.graph import atoms_to_graph, collate, label_weights
 from mlip.model.output import energy_forces_stress
 
 # columns of the per-frame error-sum table
@@ -23,22 +23,25 @@ N_SUMS = 10
 
 
 def frame_error_sums(pred: dict, graph) -> torch.Tensor:
-    """[B, N_SUMS] float64 error sums per frame of a batch (labels absent -> zero counts)."""
+    """[B, N_SUMS] float64 error sums per frame of a batch (labels absent -> zero counts). A label
+    whose per-frame weight is 0 (a cell not converged for it: ``config_energy_weight`` ...) is
+    not counted either: it is not a reference value to be judged against."""
     B = graph.num_graphs
     out = torch.zeros(B, N_SUMS, dtype=torch.float64, device=pred["energy"].device)
     out[:, N_FRAMES] = 1.0
+    counted = [(graph.weights(k) > 0).double() for k in range(3)]
     if graph.energy is not None:
-        d = ((pred["energy"].detach() - graph.energy) / graph.n_atoms).double()
-        out[:, E_ABS], out[:, E_SQ], out[:, N_E] = d.abs(), d.square(), 1.0
+        d = ((pred["energy"].detach() - graph.energy) / graph.n_atoms).double() * counted[0]
+        out[:, E_ABS], out[:, E_SQ], out[:, N_E] = d.abs(), d.square(), counted[0]
     if graph.forces is not None:
-        d = (pred["forces"].detach() - graph.forces).double()
         idx = graph.batch
+        d = (pred["forces"].detach() - graph.forces).double() * counted[1][idx, None]
         out[:, F_ABS].index_add_(0, idx, d.abs().sum(1))
         out[:, F_SQ].index_add_(0, idx, d.square().sum(1))
-        out[:, N_F].index_add_(0, idx, torch.full_like(d[:, 0], 3.0))
+        out[:, N_F].index_add_(0, idx, 3.0 * counted[1][idx])
     if graph.stress is not None and "stress" in pred:
         d = (pred["stress"].detach() - graph.stress).double()
-        has = ~torch.isnan(d).any(1)
+        has = ~torch.isnan(d).any(1) & (counted[2] > 0)
         d = torch.where(has[:, None], d, torch.zeros_like(d))
         out[:, S_ABS], out[:, S_SQ], out[:, N_S] = d.abs().sum(1), d.square().sum(1), 6.0 * has
     return out
@@ -92,17 +95,20 @@ def predict(model, frames, batch_size: int = 16, device: str | torch.device = "c
 
 
 def frame_sums_from_predictions(frames, preds) -> np.ndarray:
+    """Per-frame error sums like :func:`frame_error_sums` (weight-0 labels not counted)."""
     rows = np.zeros((len(frames), N_SUMS))
     for k, (atoms, p) in enumerate(zip(frames, preds)):
         r = rows[k]
         r[N_FRAMES] = 1
-        if atoms.info.get("energy") is not None:
+        w = label_weights(atoms)
+        counted = (True, True, True) if w is None else tuple(bool(x > 0) for x in w)
+        if atoms.info.get("energy") is not None and counted[0]:
             d = (p["energy"] - atoms.info["energy"]) / len(atoms)
             r[E_ABS], r[E_SQ], r[N_E] = abs(d), d * d, 1
-        if "forces" in atoms.arrays:
+        if "forces" in atoms.arrays and counted[1]:
             d = p["forces"] - atoms.arrays["forces"]
             r[F_ABS], r[F_SQ], r[N_F] = np.abs(d).sum(), (d * d).sum(), d.size
-        if atoms.info.get("stress") is not None and p.get("stress") is not None:
+        if atoms.info.get("stress") is not None and p.get("stress") is not None and counted[2]:
             d = np.asarray(p["stress"]) - np.asarray(atoms.info["stress"], float).reshape(-1)[:6]
             if np.isfinite(d).all():
                 r[S_ABS], r[S_SQ], r[N_S] = np.abs(d).sum(), (d * d).sum(), 6
