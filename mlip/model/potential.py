@@ -29,6 +29,11 @@ class Potential(nn.Module):
     nothing. TorchScript-able.
     """
 
+    # TorchScript must never look at the pydantic config: whether it tries to compile the class
+    # depends on which of pydantic's lazily attached methods exist yet (a flaky
+    # "cannot compile ModelConfig.preset" when many models are scripted in one process)
+    __jit_ignored_attributes__ = ["config"]
+
     def __init__(
         self,
         config: ModelConfig,
