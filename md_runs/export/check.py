@@ -284,7 +284,9 @@ def check_pybamm(export_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
         "bands": bands, "runs": results, "warnings": warnings, "provenance": provenance(seed),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    title = f"{doc['base']} + MD SEI ({option})"
+    title = f"{doc['base']} + MD SEI ({option})" + (
+        f"; PyBaMM could not run the export: {len(reverted)} implausible values held at {doc['base']}'s"
+        if reverted else "")
     _plot_capacity(out_dir / "capacity_fade.png", bands["capacity_Ah_vs_cycle"], results, cyc_of, nominal,
                    doc["base"], title)
     _plot(out_dir / "sei_thickness.png", bands["sei_thickness_m_vs_time_h"], results,
