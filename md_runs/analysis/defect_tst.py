@@ -23,7 +23,8 @@ from typing import Callable
 import numpy as np
 from ase import Atoms
 
-K_B_EV = 8.617333262e-5
+from md_runs.analysis.defects import K_B_EV
+
 #: 1 eV/(Å² amu) in s⁻²
 EV_A2_AMU = 1.602176634e-19 / 1e-20 / 1.66053906660e-27
 APPROXIMATIONS = ("harmonic TST, one-atom Vineyard prefactor (hopping Li's 3x3 Hessian), classical, "

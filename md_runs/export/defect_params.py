@@ -21,10 +21,10 @@ from md_runs.export.inputs import Point
 from md_runs.export.temperature import Estimate
 
 from md_runs.analysis.defects import AVOGADRO, K_B_EV
+from md_runs.export.temperature import R_GAS
 
-FARADAY = 96485.33212
-R_GAS = 8.314462618
-EV_J_MOL = 96485.33212  # J/mol per eV
+FARADAY = 96485.33212   # C/mol
+EV_J_MOL = FARADAY      # J/mol per eV (the same number: e N_A)
 
 
 def interstitial_concentration(points: list[Point], t_ref: float) -> tuple[Estimate, list[Point]] | None:
