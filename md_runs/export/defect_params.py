@@ -20,7 +20,7 @@ import math
 from md_runs.export.inputs import Point
 from md_runs.export.temperature import Estimate
 
-from md_runs.analysis.defects import AVOGADRO, K_B_EV
+from md_runs.analysis.defects import K_B_EV, equilibrium_concentration
 from md_runs.export.temperature import R_GAS
 
 FARADAY = 96485.33212   # C/mol
@@ -33,7 +33,7 @@ def interstitial_concentration(points: list[Point], t_ref: float) -> tuple[Estim
         return None
     p = used[0]
     e_f, e_std, n = p.meta["formation_energy_eV"], p.meta.get("formation_energy_std_eV"), p.meta["site_density_m3"]
-    mean = n * math.exp(-e_f / (K_B_EV * t_ref)) / AVOGADRO
+    mean = equilibrium_concentration(e_f, t_ref, n)
     s = None if e_std is None else e_std / (K_B_EV * t_ref)
     notes = [f"equilibrium interstitial concentration at {t_ref:g} K from the formation energy E_f = {e_f:.3f} eV "
              f"(Li metal reservoir) and {n:.3g} interstitial sites per m3 ({p.meta.get('approximations', '')})"]
