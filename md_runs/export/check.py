@@ -22,6 +22,7 @@ import numpy as np
 
 from md_runs.export import names as N
 from md_runs.export.pybamm_json import base_parameter_values, load_parameter_values, read_export
+from md_runs.export.temperature import log_std
 from mlip.errors import UserError
 from mlip.utils import atomic_path, provenance, write_json_atomic
 
@@ -38,9 +39,7 @@ def default_cycle(base: str) -> list[str]:
 def _log_std(entry: dict[str, Any]) -> float | None:
     if entry.get("log_std"):
         return float(entry["log_std"])
-    if entry.get("std") and entry["mean"] > 0:
-        return math.sqrt(math.log1p((entry["std"] / entry["mean"]) ** 2))
-    return None
+    return log_std(entry["mean"], entry.get("std"))
 
 
 def plan_runs(doc: dict[str, Any], option: str, samples: int, seed: int,

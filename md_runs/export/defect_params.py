@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from md_runs.export.inputs import Point
-from md_runs.export.temperature import Estimate
+from md_runs.export.temperature import Estimate, linear_std
 
 from md_runs.analysis.defects import K_B_EV, equilibrium_concentration
 from md_runs.export.temperature import R_GAS
@@ -39,7 +39,7 @@ def interstitial_concentration(points: list[Point], t_ref: float) -> tuple[Estim
              f"(Li metal reservoir) and {n:.3g} interstitial sites per m3 ({p.meta.get('approximations', '')})"]
     if s is None:
         notes.append("no std: the model has no ensemble heads to give the uncertainty of E_f")
-    std = None if s is None else mean * math.sqrt(math.expm1(s * s))
+    std = linear_std(mean, s)
     return Estimate(mean, std, "n_sites/V exp(-E_f/k_B T_ref)/N_A", s, notes,
                     {"formation_energy_eV": e_f, "formation_energy_std_eV": e_std}), used
 
@@ -92,7 +92,7 @@ def defect_conductivity(d: Estimate, c: Estimate, t_ref: float) -> Estimate:
              "interstitials (one carrier per interstitial, uncorrelated)"]
     if s is None:
         notes.append("no std: the interstitial concentration or diffusivity has none")
-    return Estimate(mean, None if s is None else mean * math.sqrt(math.expm1(s * s)),
+    return Estimate(mean, linear_std(mean, s),
                     "c_i F^2 D_i / (R T_ref)", s, notes, {"concentration_mol_m3": c.mean, "diffusivity_m2_s": d.mean})
 
 

@@ -10,7 +10,7 @@ from md_runs.export import names as N
 from md_runs.export.defect_params import (defect_conductivity, interstitial_concentration, too_few_hops_everywhere,
                                           tst_cross_check, tst_estimates)
 from md_runs.export.inputs import Point
-from md_runs.export.temperature import Estimate, at_reference
+from md_runs.export.temperature import Estimate, at_reference, linear_std, log_std
 from mlip.errors import UserError
 
 SEI_SIDE = ("sei", "unknown")
@@ -93,8 +93,8 @@ def _plain(points: list[Point], t_ref: float) -> Estimate:
     notes = []
     if len({round(q.mean, 12) for q in points}) > 1:
         notes.append(f"{len(points)} values supplied; used the one closest to {t_ref:g} K")
-    log_std = None if p.std is None or p.mean <= 0 else math.sqrt(math.log1p((p.std / p.mean) ** 2))
-    return Estimate(p.mean, p.std, p.quantity.method or "as measured", log_std, notes,
+    s = log_std(p.mean, p.std)
+    return Estimate(p.mean, p.std, p.quantity.method or "as measured", s, notes,
                     {"temperature_K": p.temperature_K})
 
 
@@ -201,8 +201,7 @@ def _conductivity(out: Mapped, points: list[Point], t_ref: float, concentration)
             est.notes.append("WARNING: the conductivity of every Li of the phase, not of its defects (no "
                              "interstitial concentration was supplied)")
     out.uncertainty[N.KAPPA_LI] = _entry(N.KAPPA_LI, est, used, t_ref)
-    rho = Estimate(1.0 / est.mean, None if est.log_std is None else
-                   math.sqrt(math.expm1(est.log_std ** 2)) / est.mean,
+    rho = Estimate(1.0 / est.mean, linear_std(1.0 / est.mean, est.log_std),
                    f"1/li_conductivity ({est.method})", est.log_std, list(est.notes), est.details)
     out.uncertainty[N.R_SEI] = _entry(N.R_SEI, rho, used, t_ref,
                                       ["std propagated as std(sigma)/sigma^2 (log-normal)"])
@@ -276,6 +275,6 @@ def _growth_activation_energy(out: Mapped, points: list[Point], t_ref: float) ->
                                            f"({WHAT_GIVES['activation_energy']})"
         return
     est = Estimate(ea.mean, ea.std, f"Arrhenius activation energy of {of} ({ea.quantity.method or 'fit'})",
-                   None if not ea.std or ea.mean <= 0 else math.sqrt(math.log1p((ea.std / ea.mean) ** 2)),
+                   log_std(ea.mean, ea.std),
                    [], {"of": of, "temperatures_K": ea.meta.get("temperatures_K")})
     out.uncertainty[N.E_SEI] = _entry(N.E_SEI, est, [ea], t_ref)

@@ -45,8 +45,19 @@ def _distinct(points: list[Point]) -> list[Point]:
     return list(seen.values())
 
 
+def log_std(mean: float, std: float | None) -> float | None:
+    """The std of ln(x) of a log-normal x with this mean and linear std (None without a std or a
+    positive mean); :func:`linear_std` is its inverse."""
+    return None if not std or mean <= 0 else math.sqrt(math.log1p((std / mean) ** 2))
+
+
+def linear_std(mean: float, s: float | None) -> float | None:
+    """The linear std of a log-normal x with this mean and std ``s`` of ln(x) (None without ``s``)."""
+    return None if s is None else mean * math.sqrt(math.expm1(s * s))
+
+
 def _log_std(p: Point) -> float | None:
-    return None if not p.std else math.sqrt(math.log1p((p.std / p.mean) ** 2))
+    return log_std(p.mean, p.std)
 
 
 def pool_replicas(points: list[Point]) -> tuple[list[Point], list[str], dict[str, Any]]:
@@ -65,7 +76,7 @@ def pool_replicas(points: list[Point]) -> tuple[list[Point], list[str], dict[str
         s_between = statistics.stdev(logs)
         s = max(s_run, s_between)
         mean = math.exp(statistics.fmean(logs))
-        out.append(replace(group[0], mean=mean, std=mean * math.sqrt(math.expm1(s * s)),
+        out.append(replace(group[0], mean=mean, std=linear_std(mean, s),
                            meta={**group[0].meta, "replicas": len(group)}))
         spread[f"{t:g}"] = {"values": [p.mean for p in group], "log_std_runs": s_run, "log_std_between": s_between,
                             "analyses": [p.path for p in group]}
@@ -127,7 +138,7 @@ def _arrhenius(points: list[Point], t_ref: float, ea: Point) -> Estimate:
     method = (f"Arrhenius extrapolation to {t_ref:g} K from MD at {', '.join(f'{t:g}' for t in temps)} K "
               f"with Ea = {ea.mean:.4g} +- {ea_std:.2g} J/mol (linearised in ln space about the "
               "weighted centroid of 1/T)")
-    return Estimate(mean, mean * math.sqrt(math.expm1(s2)), method, math.sqrt(s2), notes,
+    return Estimate(mean, linear_std(mean, math.sqrt(s2)), method, math.sqrt(s2), notes,
                     {"temperatures_K": temps, "activation_energy_J_mol": ea.mean,
                      "activation_energy_std_J_mol": ea.std, "centroid_inv_T": x_c,
                      "activation_energy_from": ea.path})
