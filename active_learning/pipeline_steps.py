@@ -13,14 +13,12 @@ from mlip.config import deep_merge
 
 
 def data_and_model(pipe: Pipeline) -> dict:
-    """Summarise the shipped dataset and check the starting model on its test split."""
-    from rich.progress import Progress
-
+    """Summarise the shipped dataset and check the starting model on its test split
+    (``seimlip data stats`` and ``seimlip eval MODEL test.extxyz.gz --json ...``)."""
     from mlip.data.readers import read_frames
     from mlip.data.species import DEFAULT_SPECIES
     from mlip.data.stats import dataset_statistics
-    from mlip.evaluate import evaluate_model, load_any_model, print_table, write_json
-    from mlip.train.plots import parity_plots
+    from mlip.evaluate import evaluate_file, write_json
 
     folder = dataset_dir(pipe.cfg.dataset)
     out = pipe.out / "data"
@@ -28,19 +26,14 @@ def data_and_model(pipe: Pipeline) -> dict:
     frames = {s: read_frames(p) for s, p in splits.items()}
     stats = dataset_statistics(frames["train"] + frames["val"] + frames["test"], DEFAULT_SPECIES)
     write_json(out / "dataset_stats.json", stats.as_dict())
-    model = load_any_model(pipe.cfg.model)
-    with Progress(transient=True) as progress:
-        task = progress.add_task(f"{pipe.cfg.model} on the test split", total=len(frames["test"]))
-        metrics, preds = evaluate_model(model, frames["test"], progress=lambda n: progress.update(task, advance=n))
-    metrics["model"], metrics["data"] = pipe.cfg.model, str(splits["test"])
-    print_table(metrics, title=f"{pipe.cfg.model} on {splits['test'].name}", console=console)
-    write_json(out / "model_test_metrics.json", metrics)
-    plots = parity_plots(frames["test"], preds, out, prefix="model_parity")
+    evaluation = evaluate_file(pipe.cfg.model, splits["test"], json_out=out / "model_test_metrics.json",
+                               plot_dir=out, plot_prefix="model_parity",
+                               title=f"{pipe.cfg.model} on {splits['test'].name}", console=console)
     return {"dataset": str(folder), "splits": {s: str(p) for s, p in splits.items()},
             "n_frames": {s: len(f) for s, f in frames.items()},
             "per_config_type": stats.per_config_type,
             "metrics": str(out / "model_test_metrics.json"), "stats": str(out / "dataset_stats.json"),
-            "plots": [str(p) for p in plots]}
+            "plots": [str(p) for p in evaluation.plots]}
 
 
 def campaign_config(cfg) -> dict:
@@ -125,37 +118,29 @@ def validation(pipe: Pipeline) -> dict:
 
 def export(pipe: Pipeline) -> dict:
     """PyBaMM parameters (JSON on OKane2022 and BPX) with uncertainty, checked by running PyBaMM;
-    refused for phases that failed validation or runs that melted unless ``allow_unvalidated``."""
-    from md_runs.export import check_pybamm, export_pybamm
-    from md_runs.export.gate import UnvalidatedExport
-    from mlip.errors import UserError
+    refused for phases that failed validation or runs that melted unless ``allow_unvalidated``
+    (``seimlip export pybamm ... --bpx --check`` on the analysis results)."""
+    from rich.text import Text
 
-    cfg = pipe.cfg.export
+    from md_runs.export.gate import UnvalidatedExport
+    from md_runs.export.run import export_and_check
+
     folder = pipe.out / "export"
     results = [Path(p) for p in pipe.records["analysis"]["results"].values()]
     checked = pipe.records.get("validation", {}).get("json")
     try:
-        path = export_pybamm(results, folder / "sei.json", base=cfg.base, bpx=folder / "sei.bpx.json",
-                             reference_temperature_K=cfg.reference_temperature_K, sei_phase=cfg.sei_phase,
-                             sei_option=cfg.sei_option, validation=checked,
-                             allow_unvalidated=pipe.cfg.allow_unvalidated)
+        run = export_and_check(results, folder / "sei.json", pipe.cfg.export, bpx=folder / "sei.bpx.json",
+                               check_dir=folder / "check", validation=checked,
+                               allow_unvalidated=pipe.cfg.allow_unvalidated, keep_unchecked=True)
     except UnvalidatedExport as exc:
-        from rich.text import Text
-
         console.print(Text("export refused: ", style="bold yellow") + Text(str(exc)), highlight=False)
         return {"refused": str(exc), "validation": checked}
-    c = cfg.check
-    try:
-        check = check_pybamm(path, folder / "check", model=c.model, sei_option=cfg.sei_option, cycle=c.cycle,
-                             cycles=c.cycles, samples=c.samples, seed=c.seed)
-    except UserError as exc:  # PyBaMM cannot run these parameters at all: a result to report, not a crash
-        from rich.text import Text
-
-        console.print(Text("PyBaMM check failed: ", style="bold yellow") + Text(str(exc)), highlight=False)
-        return {"export": str(path), "bpx": str(folder / "sei.bpx.json"), "check_failed": str(exc), "plots": []}
-    return {"export": str(path), "bpx": str(folder / "sei.bpx.json"), "check_dir": str(folder / "check"),
-            "check_option": check.get("sei_option"),
-            "plots": [str(p) for p in sorted((folder / "check").glob("*.png"))]}
+    record = {"export": str(run.path), "bpx": str(run.bpx)}
+    if run.check_error is not None:  # PyBaMM cannot run these parameters at all: a result to report, not a crash
+        console.print(Text("PyBaMM check failed: ", style="bold yellow") + Text(run.check_error), highlight=False)
+        return {**record, "check_failed": run.check_error, "plots": []}
+    return {**record, "check_dir": str(run.check_dir), "check_option": run.check.get("sei_option"),
+            "plots": [str(p) for p in sorted(run.check_dir.glob("*.png"))]}
 
 
 PLAN = [

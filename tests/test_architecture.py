@@ -24,7 +24,7 @@ ALLOWED = {"mlip": {"mlip"}, "md_runs": {"mlip", "md_runs"}, "active_learning": 
 # lowest first; a module belongs to the longest prefix listed
 MLIP_LAYERS = [
     # base: helpers and the torch-free deployed-file format (``import lammps`` reaches it)
-    ["mlip.errors", "mlip.version", "mlip.utils", "mlip.locks", "mlip.config", "mlip.cli_options",
+    ["mlip.errors", "mlip.version", "mlip.utils", "mlip.locks", "mlip.config",
      "mlip.pretrained", "mlip.deploy.format"],
     ["mlip.data"],
     ["mlip.nn"],

@@ -138,7 +138,7 @@ def test_float32_export_runs(model, tmp_path):
 
 
 def test_export_and_calculator_from_checkpoint(model, tmp_path):
-    from mlip.deploy.cli import deploy
+    from mlip.cli.deploy import deploy
     from mlip.train.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "model.ckpt"
@@ -168,7 +168,7 @@ def test_torch_export_format_matches_torchscript_through_ase(model, deployed, tm
     and, through the ASE calculator on a cell of another size than the traced example, its results;
     LAMMPS refuses it in one line."""
     from md_runs.lammps.run import lammps_model_file
-    from mlip.deploy.cli import deploy
+    from mlip.cli.deploy import deploy
     from mlip.train.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "model.ckpt"

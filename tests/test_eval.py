@@ -45,7 +45,7 @@ def checkpoint(tmp_path_factory):
 def _app():
     import typer
 
-    from mlip.cli import evaluate
+    from mlip.cli.eval import evaluate
 
     app = typer.Typer()
     app.command("eval")(evaluate)

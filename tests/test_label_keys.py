@@ -127,7 +127,7 @@ def test_eval_takes_the_keys_from_its_config(tmp_path, capsys):
     frames = _frames_with_stress(2)
     custom = _relabelled(tmp_path, frames)
     (tmp_path / "eval.yaml").write_text("energy_key: dft_energy\nforces_key: dft_forces\nvirials_key: dft_virial\n"
-                                        "batch_size: 2\ndevice: cpu\n")
+                                        "device: cpu\n")
     code, out = run_cli(["eval", "li-ec-gfn1", custom, "--config", tmp_path / "eval.yaml", "--json",
                       tmp_path / "m.json"], capsys)
     assert code == 0, out

@@ -216,7 +216,7 @@ def test_fine_tune_from_checkpoint_and_cli(data_files, tmp_path):
     import yaml
     from typer.testing import CliRunner
 
-    from mlip.cli import train as train_command
+    from mlip.cli.train import train as train_command
 
     app = typer.Typer()
     app.command("train")(train_command)

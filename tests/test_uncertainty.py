@@ -210,7 +210,7 @@ def test_eval_uncertainty_cli(tuned_heads, tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from mlip.cli import evaluate
+    from mlip.cli.eval import evaluate
     from mlip.data.readers import write_frames
 
     root, _, _ = tuned_heads

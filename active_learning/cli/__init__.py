@@ -1,7 +1,11 @@
-"""The ``seimlip`` command line: one typer app joining the commands of every package.
+"""The ``seimlip`` command line: the root app, which only joins the three packages' apps.
 
-It lives in ``active_learning`` because that package is the one allowed to import the others
-(DESIGN.md: data flows one way, no import cycles).
+``mlip.cli`` (train, eval, deploy, data stats|split), ``md_runs.cli`` (md run, analyze, export
+pybamm) and ``active_learning.cli.commands`` (quickstart, validate, al ..., data build|label) each
+give a typer ``app`` (and a ``data_app``, merged into one ``seimlip data`` group). The root lives
+in ``active_learning`` because that package is the one allowed to import the others (DESIGN.md:
+data flows one way, no import cycles); it adds ``--version`` and turns user errors into one line
+and exit status 2.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     _CLICKS = (click.exceptions,)
 USAGE_ERRORS = tuple(m.ClickException for m in _CLICKS)
 NO_ARGS_HELP = tuple(m.NoArgsIsHelpError for m in _CLICKS if hasattr(m, "NoArgsIsHelpError"))
+#: Ctrl-C at a prompt; the bundled click has no Abort of its own (typer.Abort is the one it raises)
+ABORTS = (typer.Abort, *(m.Abort for m in _CLICKS if hasattr(m, "Abort")))
 #: OSErrors that say something about the user's paths or disk, shown as one line naming the path
 PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
                errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG}
@@ -55,32 +61,20 @@ def _options(version: bool = typer.Option(False, "--version", callback=_print_ve
     """Equivariant ML potentials and active learning for battery SEI interfaces."""
 
 
-def _register() -> None:
-    from active_learning.cli.data import data_app
-    from active_learning.cli.quickstart import quickstart
-    from mlip.cli import evaluate, train
-    from mlip.deploy.cli import deploy
+def _assemble() -> None:
+    from active_learning.cli import commands
+    from md_runs import cli as md_runs_cli
+    from mlip import cli as mlip_cli
 
-    app.command("quickstart")(quickstart)
+    data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+    for package_data in (mlip_cli.data_app, commands.data_app):
+        data_app.add_typer(package_data)
     app.add_typer(data_app, name="data", help="Build, label, inspect and split reference data.")
-    app.command("train")(train)
-    app.command("eval")(evaluate)
-    app.command("deploy")(deploy)
-    from md_runs.cli_md import md_app; app.add_typer(md_app, name="md", help="Run MD protocols (SEI formation, Li transport).")  # noqa: E702
-    from md_runs.cli_export import export_app
-    app.add_typer(export_app, name="export", help="Export MD-predicted SEI properties (PyBaMM JSON, BPX) and check them in PyBaMM.")
-    from md_runs.cli import analyze
-    app.command("analyze")(analyze)
-    from active_learning.cli.validate import validate
-
-    app.command("validate")(validate)
-    from active_learning.cli.al import al_app
-
-    app.add_typer(al_app, name="al", help="Active-learning campaigns: init, run, submit, status, resume.")
+    for package_app in (mlip_cli.app, md_runs_cli.app, commands.app):
+        app.add_typer(package_app)
 
 
-_register()
-
+_assemble()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: user errors become one line and exit code 2."""
@@ -98,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         if exc.errno not in PATH_ERRNOS or not (exc.filename2 or exc.filename):
             raise
         _error(f"{exc.filename2 or exc.filename}: {exc.strerror}")
-    except (*(m.Abort for m in _CLICKS), typer.Abort):
+    except ABORTS:
         err_console.print("interrupted")
         sys.exit(130)
     if isinstance(code, int) and code:

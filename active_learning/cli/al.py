@@ -16,7 +16,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from mlip.cli_options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt, VirialsKeyOpt
+from mlip.cli.options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt, VirialsKeyOpt
 from mlip.errors import UserError
 from mlip.utils import check_writable
 

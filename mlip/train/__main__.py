@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from mlip.cli import train
+from mlip.cli.train import train
 from mlip.errors import UserError
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Typer command functions of ``md_runs`` (registered on the ``seimlip`` app by ``active_learning.cli``)."""
+"""``seimlip analyze RUN_DIR``: analyse MD runs (:func:`md_runs.analysis.analyze` with an ``AnalysisConfig``)."""
 
 from __future__ import annotations
 

@@ -34,33 +34,37 @@ def pybamm_export(
         False, "--allow-unvalidated", help="Export parameters from melted runs or failed phases anyway, marked."),
 ) -> None:
     """Map analysis results to PyBaMM's SEI parameters with mean, std and provenance."""
-    from md_runs.export import build_export, check_pybamm
-    from md_runs.export.check import checkable_option, default_cycle, make_experiment
-    from md_runs.export.pybamm_json import write_export
-    from mlip.config import dump_config, load_config, validate
+    from md_runs.export.run import export_and_check
+    from mlip.config import load_config, validate
     from mlip.utils import check_writable
 
     check_writable(out, what="--out")
     if bpx is not None:
         check_writable(bpx, what="--bpx")
-    if check:
-        check_writable(check_dir or out.with_name(out.stem + "_check"), folder=True, what="--check-dir")
+    folder = (check_dir or out.with_name(out.stem + "_check")) if check else None
+    if folder is not None:
+        check_writable(folder, folder=True, what="--check-dir")
     cfg = load_config(ExportConfig, config, {"base": base, "sei_phase": sei_phase, "sei_option": sei_option})
     if samples is not None:
         cfg = validate(ExportConfig, {**cfg.model_dump(), "check": {**cfg.check.model_dump(), "samples": samples}},
                        "--samples")
-    doc = build_export(analyses, base=cfg.base, reference_temperature_K=cfg.reference_temperature_K,
-                       sei_phase=cfg.sei_phase, sei_option=cfg.sei_option, validation=validation,
-                       allow_unvalidated=allow_unvalidated)
-    cfg = cfg.model_copy(update={
-        "reference_temperature_K": doc["reference_temperature_K"], "sei_phase": doc["sei_phase"],
-        "sei_option": doc["sei_option"],
-        "check": cfg.check.model_copy(update={"cycle": cfg.check.cycle or default_cycle(doc["base"])})})
-    if check:  # fail before writing anything when the check cannot run
-        checkable_option(doc, None)
-        make_experiment(cfg.check.cycle, 1)
-    path = write_export(doc, out, bpx)
-    dump_config(cfg, path.with_name(path.stem + ".config.yaml"))
+    run = export_and_check(analyses, out, cfg, bpx=bpx, check_dir=folder, validation=validation,
+                           allow_unvalidated=allow_unvalidated, on_written=print_export)
+    if run.check is not None:
+        report, c = run.check, run.config.check
+        band = report["bands"]["sei_thickness_m_vs_time_h"]
+        cap = report["bands"]["capacity_Ah_vs_cycle"]
+        console.print(f"check: {len(report['runs'])} PyBaMM {c.model} runs; SEI thickness after "
+                      f"{band['x'][-1]:.3g} h: {band['mean'][-1] * 1e9:.3g} nm "
+                      f"[{band['lower'][-1] * 1e9:.3g}, {band['upper'][-1] * 1e9:.3g}]; capacity at cycle "
+                      f"{int(cap['x'][-1])}: {cap['mean'][-1]:.4g} A.h -> {folder}", highlight=False)
+        for w in report["warnings"]:
+            console.print(Text("warning: ", style="yellow") + Text(w), highlight=False)
+
+
+def print_export(run) -> None:
+    """The exported parameters beside the base set's and their plausible ranges, and what is missing."""
+    doc, path, bpx = run.doc, run.path, run.bpx
     table = Table(title=f"{path} (on {doc['base']}, SEI option: {doc['sei_option']})")
     for col in ("PyBaMM parameter", "mean", "std", f"{doc['base']}", "plausible range", "method"):
         table.add_column(col)
@@ -82,17 +86,3 @@ def pybamm_export(
         console.print(f"BPX: {bpx}", markup=False)
     for name, why in doc["validation"]["unvalidated"].items():
         console.print(Text("UNVALIDATED: ", style="bold yellow") + Text(f"{name}: {'; '.join(why)}"), highlight=False)
-    if check:
-        folder = check_dir or path.with_name(path.stem + "_check")
-        c = cfg.check
-        report = check_pybamm(path, folder, model=c.model, sei_option=doc["sei_option"], cycle=c.cycle,
-                              cycles=c.cycles, samples=c.samples, seed=c.seed)
-        dump_config(cfg, folder / "config.yaml")
-        band = report["bands"]["sei_thickness_m_vs_time_h"]
-        cap = report["bands"]["capacity_Ah_vs_cycle"]
-        console.print(f"check: {len(report['runs'])} PyBaMM {c.model} runs; SEI thickness after "
-                      f"{band['x'][-1]:.3g} h: {band['mean'][-1] * 1e9:.3g} nm "
-                      f"[{band['lower'][-1] * 1e9:.3g}, {band['upper'][-1] * 1e9:.3g}]; capacity at cycle "
-                      f"{int(cap['x'][-1])}: {cap['mean'][-1]:.4g} A.h -> {folder}", highlight=False)
-        for w in report["warnings"]:
-            console.print(Text("warning: ", style="yellow") + Text(w), highlight=False)
