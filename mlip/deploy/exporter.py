@@ -20,6 +20,7 @@ from torch import nn
 from e3nn.util.jit import compile as e3nn_compile
 
 from mlip.deploy.format import FORMAT_NAME, FORMAT_VERSION, METADATA_FILE, MODULE_FORMATS
+from mlip.deploy.halo import LayeredDeployedPotential, is_layered
 from mlip.deploy.module import DeployedPotential
 from mlip.deploy.program import export_program, save_program
 from mlip.errors import UserError
@@ -127,6 +128,7 @@ def deployed_members(source: Source | Sequence[Source], dtype: Any = None,
         "n_interactions": n_interactions,
         "ghost_cutoff": n_interactions * cutoff,
         "n_members": len(models),
+        "halo_exchange": module_format == "torchscript" and all(is_layered(m) for m in models),
         "dtype": _dtype_name(target),
         "units": "metal",
         "seimlip_version": __version__,
@@ -141,7 +143,9 @@ def build_deployed(source: Source | Sequence[Source], dtype: Any = None) -> tupl
     """Script ``source`` (one model or a committee) in memory; return (module, metadata)."""
     members, metadata = deployed_members(source, dtype)
     # e3nn modules carry their own compile modes (script or trace)
-    wrapper = DeployedPotential([e3nn_compile(m) for m in members])
+    # layered potentials also get the per-layer methods of LAMMPS' halo exchange (mlip.deploy.halo)
+    cls = LayeredDeployedPotential if metadata["halo_exchange"] else DeployedPotential
+    wrapper = cls([e3nn_compile(m) for m in members])
     try:
         scripted = torch.jit.script(wrapper)
     except Exception as exc:  # TorchScript errors are long; the first lines say what failed

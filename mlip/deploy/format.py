@@ -11,7 +11,9 @@ the model's species index order), ``cutoff`` (Å), ``n_interactions`` (message-p
 LAMMPS ghost cutoff = n_interactions * cutoff), ``ghost_cutoff``, ``n_members`` (1, or K for a
 committee), ``dtype`` ("float32"/"float64"), ``units`` ("metal": eV, Å), ``seimlip_version``,
 ``torch_version``, ``created``, ``members`` (per member: source and model config when known),
-``module_format`` (``torchscript``, the only one LAMMPS loads, or ``export``).
+``module_format`` (``torchscript``, the only one LAMMPS loads, or ``export``), ``halo_exchange``
+(version 2: true when the TorchScript module has the per-layer methods of
+:mod:`mlip.deploy.halo`, which LAMMPS' ``graph halo`` needs; absent in version 1 files).
 
 This module imports nothing heavy (no torch): ``import lammps`` reaches it through the plugin
 entry point, and :func:`read_metadata` serves code that only needs the metadata.
@@ -27,7 +29,8 @@ from pathlib import Path
 from mlip.errors import UserError
 
 FORMAT_NAME = "seimlip-deployed"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: TorchScript files of layered potentials carry the halo methods (mlip.deploy.halo)
+READABLE_FORMAT_VERSIONS = (1, 2)  # version 1 files still run everywhere except LAMMPS' `graph halo`
 METADATA_FILE = "seimlip.json"
 MODULE_FORMATS = ("torchscript", "export")  # metadata["module_format"]; files without the key: torchscript
 
@@ -82,9 +85,10 @@ def _check_metadata(metadata: dict, path: Path) -> None:
     if metadata.get("format") != FORMAT_NAME:
         raise UserError("not a seimlip deployed model (wrong format tag in its metadata)", str(path))
     version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
-        raise UserError(f"deployed-model format version {version}, but this seimlip reads version "
-                        f"{FORMAT_VERSION}: re-export the model with `seimlip deploy`", str(path))
+    if version not in READABLE_FORMAT_VERSIONS:
+        raise UserError(f"deployed-model format version {version}, but this seimlip reads versions "
+                        f"{READABLE_FORMAT_VERSIONS[0]}-{FORMAT_VERSION}: re-export the model with `seimlip deploy`",
+                        str(path))
 
 
 def _diagnose(path: Path) -> str:

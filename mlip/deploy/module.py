@@ -49,6 +49,12 @@ class DeployedPotential(nn.Module):
         outs: List[Dict[str, Tensor]] = []
         for member in self.members:
             outs.append(member(species, edge_index, edge_vec, batch, 1, n_local, None, False))
+        return self.combine(outs, n_local)
+
+    @torch.jit.export
+    def combine(self, outs: List[Dict[str, Tensor]], n_local: int) -> Dict[str, Tensor]:
+        """The outputs above from each member's :class:`ForceStressOutput` dict (``energy`` [1],
+        ``node_energy``, ``forces``, ``virial`` [1, 6] in ASE order, the heads' deviations)."""
         energies = torch.stack([o["energy"][0] for o in outs])
         node_energies = torch.stack([o["node_energy"] for o in outs])
         member_forces = torch.stack([o["forces"] for o in outs])

@@ -18,7 +18,7 @@ inverse, so the same indices turn a LAMMPS-ordered vector back into ASE order).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -55,36 +55,55 @@ class ForceStressOutput(nn.Module):
         heads = self.model(species, edge_index, vec)  # [N, K]
         if heads.dim() == 1:  # a model without readout heads: [N]
             heads = heads.unsqueeze(1)
-        node_energy = heads.mean(1)
-        local = batch[:n_local]
-        energy = torch.zeros(num_graphs, dtype=vec.dtype, device=vec.device).index_add(0, local, node_energy[:n_local])
-        grads = torch.autograd.grad([energy.sum()], [vec], create_graph=create_graph,
+        out = energy_outputs(heads, batch, num_graphs, n_local)
+        grads = torch.autograd.grad([out["energy"].sum()], [vec], create_graph=create_graph,
                                     retain_graph=create_graph, allow_unused=True)
         grad: Optional[Tensor] = grads[0]
         g = torch.zeros_like(vec) if grad is None else grad
-        centre = edge_index[0]
-        forces = torch.zeros(species.shape[0], 3, dtype=vec.dtype, device=vec.device).index_add(
-            0, centre, g).index_add(0, edge_index[1], -g)
-        w = torch.zeros(num_graphs, 3, 3, dtype=vec.dtype, device=vec.device).index_add(
-            0, batch.index_select(0, centre), vec.detach().unsqueeze(2) * g.unsqueeze(1))
-        virial = -0.5 * (w + w.transpose(1, 2))[:, self.voigt_i, self.voigt_j]
-        out: Dict[str, Tensor] = {"energy": energy, "node_energy": node_energy, "forces": forces, "virial": virial}
+        forces, virial = edge_forces_virial(edge_index, vec.detach(), g, batch, num_graphs, species.shape[0],
+                                            self.voigt_i, self.voigt_j)
+        out["forces"] = forces
+        out["virial"] = virial
         if cell is not None:
             volume = torch.linalg.det(cell).abs()
             has_volume = volume > 1e-8
             inv_volume = torch.where(has_volume, 1.0 / torch.where(has_volume, volume, torch.ones_like(volume)),
                                      torch.zeros_like(volume))
             out["stress"] = -virial * inv_volume.unsqueeze(1)
-        if heads.shape[1] > 1:
-            head_node_dev = heads - node_energy.unsqueeze(1)
-            out["head_node_dev"] = head_node_dev
-            out["head_energy_dev"] = torch.zeros(num_graphs, heads.shape[1], dtype=vec.dtype,
-                                                 device=vec.device).index_add(0, local, head_node_dev[:n_local])
         if not create_graph:
             names: List[str] = list(out.keys())
             for name in names:
                 out[name] = out[name].detach()
         return out
+
+
+def energy_outputs(heads: Tensor, batch: Tensor, num_graphs: int, n_local: int) -> Dict[str, Tensor]:
+    """``node_energy`` [N] (the heads' mean) and ``energy`` [B] (its sum over the first
+    ``n_local`` atoms of each frame) of per-atom head energies ``heads`` [N, K]; with K > 1 also
+    ``head_node_dev`` [N, K] and ``head_energy_dev`` [B, K] (see :class:`ForceStressOutput`)."""
+    node_energy = heads.mean(1)
+    local = batch[:n_local]
+    energy = torch.zeros(num_graphs, dtype=heads.dtype, device=heads.device).index_add(0, local, node_energy[:n_local])
+    out: Dict[str, Tensor] = {"energy": energy, "node_energy": node_energy}
+    if heads.shape[1] > 1:
+        head_node_dev = heads - node_energy.unsqueeze(1)
+        out["head_node_dev"] = head_node_dev
+        out["head_energy_dev"] = torch.zeros(num_graphs, heads.shape[1], dtype=heads.dtype,
+                                             device=heads.device).index_add(0, local, head_node_dev[:n_local])
+    return out
+
+
+def edge_forces_virial(edge_index: Tensor, vec: Tensor, g: Tensor, batch: Tensor, num_graphs: int, n_atoms: int,
+                       voigt_i: List[int], voigt_j: List[int]) -> Tuple[Tensor, Tensor]:
+    """Forces [n_atoms, 3] and virial [B, 6] (Voigt ``voigt_i, voigt_j``) from the energy gradient
+    ``g`` = dE/d(edge_vec) [E, 3] of the edges ``vec`` (module doc: F_i = sum_{i centre} g_e -
+    sum_{i neighbour} g_e, W = -sum_e sym(vec_e (x) g_e), edges counted in the frame of their centre)."""
+    centre = edge_index[0]
+    forces = torch.zeros(n_atoms, 3, dtype=g.dtype, device=g.device).index_add(
+        0, centre, g).index_add(0, edge_index[1], -g)
+    w = torch.zeros(num_graphs, 3, 3, dtype=g.dtype, device=g.device).index_add(
+        0, batch.index_select(0, centre), vec.unsqueeze(2) * g.unsqueeze(1))
+    return forces, -0.5 * (w + w.transpose(1, 2))[:, voigt_i, voigt_j]
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:

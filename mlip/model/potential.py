@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Mapping, Sequence
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -94,22 +94,61 @@ class Potential(nn.Module):
         self.to(config.torch_dtype)
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor) -> Tensor:
-        receiver = edge_index[0]
-        sender = edge_index[1]
-        n = species.shape[0]
+        r, feats, senders, position = self.prepare(species, edge_index, edge_vec, species.shape[0])
+        h = self.embed(species)
+        energies: List[Tensor] = []
+        for block in self.blocks:
+            h, e = block(h, species, feats, senders, position)
+            energies.append(e)
+        return self.readout(species, energies, edge_index, r)
+
+    # The layers one at a time (forward is made of them; the LAMMPS halo exchange runs them with
+    # ghost-atom features exchanged between ranks after each layer, see mlip.deploy.module).
+
+    @torch.jit.export
+    def prepare(self, species: Tensor, edge_index: Tensor, edge_vec: Tensor,
+                n_centre: int) -> Tuple[Tensor, List[Tensor], List[Tensor], Tensor]:
+        """``(r, feats, senders, position)``: edge lengths and the radial x angular edge features
+        grouped per centre atom (:func:`mlip.nn.grouping.group_edges`); every edge's centre is one
+        of the first ``n_centre`` atoms."""
         r = torch.linalg.vector_norm(edge_vec, dim=1)
         phi = self.radial(self.bessel(r)) * self.envelope(r).unsqueeze(-1)  # [E, R]
         y = self.sh(edge_vec)
         feat = (phi.unsqueeze(2) * y.unsqueeze(1)).reshape(r.shape[0], phi.shape[1] * y.shape[1])  # [E, R*D_sh]
-        feats, senders, position = group_edges(feat, receiver, sender, n, self.n_groups, self.group_size)
-        h = self.embedding.index_select(0, species).unsqueeze(0)  # [1, N, C]
-        learned = torch.zeros(n, 1, dtype=edge_vec.dtype, device=edge_vec.device)
-        for block in self.blocks:
-            h, e = block(h, species, feats, senders, position)
-            learned = learned + e  # [N, 1] or [N, K]
-        node = self.atomic_energies.index_select(0, species).unsqueeze(1) + self.scale * learned + self.shift
+        feats, senders, position = group_edges(feat, edge_index[0], edge_index[1], n_centre, self.n_groups,
+                                               self.group_size)
+        return r, feats, senders, position
+
+    @torch.jit.export
+    def embed(self, species: Tensor) -> Tensor:
+        """The input features ``[1, N, C]`` of every atom."""
+        return self.embedding.index_select(0, species).unsqueeze(0)
+
+    @torch.jit.export
+    def layer(self, t: int, h: Tensor, species: Tensor, feats: List[Tensor], senders: List[Tensor],
+              position: Tensor) -> Tuple[Tensor, Tensor]:
+        """Interaction block ``t``: (features [D, N_c, C], energies [N_c, 1 or K]) of the N_c =
+        len(position) centre atoms from the features ``h`` [D, N, C] of all atoms."""
+        out: Optional[Tuple[Tensor, Tensor]] = None
+        for k, block in enumerate(self.blocks):
+            if k == t:
+                out = block(h, species, feats, senders, position)
+        if out is None:
+            raise IndexError("no such interaction block")
+        return out
+
+    @torch.jit.export
+    def readout(self, species: Tensor, energies: List[Tensor], edge_index: Tensor, r: Tensor) -> Tensor:
+        """Per-atom energies of each head ``[N_c, K]`` from the blocks' energies of the N_c centre
+        atoms (E0, scale, shift and the ZBL repulsion of the edges of length ``r``)."""
+        n_c = energies[0].shape[0]
+        learned = torch.zeros(n_c, 1, dtype=r.dtype, device=r.device)
+        for e in energies:
+            learned = learned + e  # [N_c, 1] or [N_c, K]
+        centres = species[:n_c]
+        node = self.atomic_energies.index_select(0, centres).unsqueeze(1) + self.scale * learned + self.shift
         if self.use_zbl:
-            node = node + self.zbl(species, sender, receiver, r).unsqueeze(1)
+            node = node + self.zbl(species, edge_index[1], edge_index[0], r)[:n_c].unsqueeze(1)
         return node
 
     @torch.jit.unused

@@ -69,8 +69,10 @@ class Interaction(nn.Module):
         self.path_weight = nn.Parameter(torch.ones(len(paths), channels))
 
     def forward(self, h: Tensor, feats: List[Tensor], senders: List[Tensor], position: Tensor) -> Tensor:
-        n, c = h.shape[1], self.channels
-        hu = self.linear_up(h).transpose(0, 1).reshape(n, self.d_in * c)  # [N, D_in*C]
+        """``h`` [D_in, N, C] of every atom (centres and neighbours); returns A [D_sh, N_c, C] of
+        the N_c = len(position) centres, the first N_c atoms (all N outside a LAMMPS halo)."""
+        n, c = position.shape[0], self.channels
+        hu = self.linear_up(h).transpose(0, 1).reshape(h.shape[1], self.d_in * c)  # [N, D_in*C]
         w = self.radial_weight.index_select(1, self.pair_of_ba).reshape(self.rank, -1)
         vs: List[Tensor] = []
         for k in range(len(feats)):  # atom groups of similar neighbour counts
@@ -198,9 +200,13 @@ class InteractionBlock(nn.Module):
     def forward(
         self, h: Tensor, species: Tensor, feats: List[Tensor], senders: List[Tensor], position: Tensor
     ) -> Tuple[Tensor, Tensor]:
+        """New features and energies of the N_c = len(position) centre atoms, the first N_c of
+        ``h`` [D_in, N, C] and ``species`` [N] (N_c = N except in the LAMMPS halo exchange)."""
+        n_c = position.shape[0]
+        centres = species[:n_c]
         a = self.interaction(h, feats, senders, position)
-        out = self.linear_out(self.product(a, species))
-        skip = self.skip(h[: self.d_skip], species)
+        out = self.linear_out(self.product(a, centres))
+        skip = self.skip(h[: self.d_skip, :n_c], centres)
         if out.shape[0] == self.d_skip:
             out = out + skip
         else:
