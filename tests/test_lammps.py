@@ -221,7 +221,7 @@ def test_lammps_errors_are_clear(plugin, models, tmp_path):
     assert "cannot read" in failure(f"pair_style seimlip {junk}", "pair_coeff * * Li C H O")
     assert "one element per atom type" in failure(f"pair_style seimlip {good}", "pair_coeff * * Li C")
     assert "needs a committee model" in failure(f"pair_style seimlip {good}", "pair_coeff * * Li C H O")
-    assert "graph must be auto, images or ghosts" in failure(f"pair_style seimlip {good} graph x", "pair_coeff * * Li C H O")
+    assert "graph must be auto, images, ghosts or halo" in failure(f"pair_style seimlip {good} graph x", "pair_coeff * * Li C H O")
     assert "newton pair on" in failure(f"pair_style seimlip {models['committee']}", "pair_coeff * * Li C H O",
                                        ("newton off",))
     with pytest.raises(UserError, match="element Xe is not in the model's species"):

@@ -1,4 +1,4 @@
-/* pair_style seimlip <model.pt> [device auto|cpu|cuda] [graph auto|images|ghosts]
+/* pair_style seimlip <model.pt> [device auto|cpu|cuda] [graph auto|images|ghosts|halo]
                       [out_freq N] [out_file FILE]
    pair_coeff * * <element of type 1 or NULL> <element of type 2 or NULL> ...
 
@@ -14,7 +14,11 @@
    skin) automatically. Energies are summed over owned atoms only; forces on ghost atoms are
    returned to their owners by LAMMPS' reverse communication (newton pair on).
    On one MPI rank (graph auto/images) ghosts are only periodic images of owned atoms: edges
-   then point at the owners and the model sees the owned atoms only, as in the ASE calculator. */
+   then point at the owners and the model sees the owned atoms only, as in the ASE calculator.
+   graph halo (auto on several ranks, for models exported with the per-layer methods): only
+   owned atoms are edge centres, ghosts reach one cutoff (+ skin), and the model runs layer by
+   layer with the ghosts' features forward-communicated after each layer and their gradients
+   reverse-communicated in the backward pass (seimlip_halo.cpp, pair_seimlip_comm.cpp). */
 
 #include "pair_seimlip.h"
 
@@ -55,6 +59,7 @@ PairSeimlip::PairSeimlip(LAMMPS *lmp) : Pair(lmp)
   no_virial_fdotr_compute = 1;
   centroidstressflag = CENTROID_NOTAVAIL;
   result.reset(new seimlip::Result);
+  exchange.reset(new_halo_exchange(this));
 }
 
 PairSeimlip::~PairSeimlip()
@@ -118,10 +123,10 @@ void PairSeimlip::load_model(const std::string &path, const std::string &device)
       error->all(FLERR, "pair_style seimlip: '{}' is not a seimlip deployed model; {}", path,
                  EXPORT_HINT);
     int version = meta.at("format_version").get<int>();
-    if (version != SEIMLIP_FORMAT_VERSION)
+    if (version < 1 || version > SEIMLIP_FORMAT_VERSION)  // 1 lacks only the halo methods
       error->all(FLERR, "pair_style seimlip: '{}' has deployed-model format version {} but this "
-                 "plugin reads version {}; {} (or rebuild the plugin with the seimlip version that "
-                 "wrote it)", path, version, SEIMLIP_FORMAT_VERSION, EXPORT_HINT);
+                 "plugin reads versions 1-{}; {} (or rebuild the plugin with the seimlip version "
+                 "that wrote it)", path, version, SEIMLIP_FORMAT_VERSION, EXPORT_HINT);
     if (meta.value("units", std::string("metal")) != "metal")
       error->all(FLERR, "pair_style seimlip: model '{}' uses units '{}', only 'metal' is supported",
                  path, meta.value("units", std::string()));
@@ -165,7 +170,7 @@ void PairSeimlip::settings(int narg, char **arg)
 {
   if (narg < 1)
     error->all(FLERR, "Illegal pair_style seimlip command: expected pair_style seimlip "
-               "<model file> [device auto|cpu|cuda] [graph auto|images|ghosts] [out_freq N] "
+               "<model file> [device auto|cpu|cuda] [graph auto|images|ghosts|halo] [out_freq N] "
                "[out_file FILE]");
   std::string device = "auto";
   graph_mode = "auto";
@@ -186,9 +191,10 @@ void PairSeimlip::settings(int narg, char **arg)
     }
     if (strcmp(arg[iarg], "graph") == 0 && iarg + 1 < narg) {
       graph_mode = arg[iarg + 1];
-      if (graph_mode != "auto" && graph_mode != "images" && graph_mode != "ghosts")
-        error->all(FLERR, "pair_style seimlip: graph must be auto, images or ghosts, not '{}'",
-                   graph_mode);
+      if (graph_mode != "auto" && graph_mode != "images" && graph_mode != "ghosts" &&
+          graph_mode != "halo")
+        error->all(FLERR, "pair_style seimlip: graph must be auto, images, ghosts or halo, not "
+                   "'{}'", graph_mode);
       iarg += 2;
     } else if (strcmp(arg[iarg], "device") == 0 && iarg + 1 < narg) {
       device = arg[iarg + 1];
@@ -257,13 +263,27 @@ void PairSeimlip::init_style()
     error->all(FLERR, "pair_style seimlip: graph images needs a single MPI rank (use auto or ghosts)");
   if (graph_mode == "images" && !atom->tag_enable)
     error->all(FLERR, "pair_style seimlip: graph images needs atom IDs");
+  if (graph_mode == "halo" && !model->has_layers())
+    error->all(FLERR, "pair_style seimlip: graph halo needs a model file with per-layer methods "
+               "(deployed-format version 2 of a seimlip Potential); {} (or use graph ghosts)",
+               EXPORT_HINT);
   use_images = (graph_mode == "images") ||
       (graph_mode == "auto" && comm->nprocs == 1 && atom->tag_enable);
-  if (use_images || ninteractions == 1) {
+  use_halo = ninteractions > 1 && ((graph_mode == "halo") ||
+      (graph_mode == "auto" && !use_images && model->has_layers()));
+  graph_reported = false;
+  // halo: rows of layer features travel both ways; committee: member forces travel in reverse
+  comm_forward = use_halo ? model->halo_width() : 0;
+  comm_reverse = std::max(nmembers > 1 ? 3 * nmembers : 0, comm_forward);
+  if (use_images || use_halo || ninteractions == 1) {
     ghostneigh = 0;
     neighbor->add_request(this, NeighConst::REQ_FULL);
     if (comm->me == 0 && use_images)
       utils::logmesg(lmp, "seimlip: one rank, message passing over periodic images of owned atoms\n");
+    if (comm->me == 0 && use_halo)
+      utils::logmesg(lmp, "seimlip: graph halo, ghost cutoff {} A + skin; node features of ghost "
+                     "atoms exchanged after each of {} layers ({} values per atom)\n", cutoff,
+                     ninteractions - 1, comm_forward);
     return;
   }
   ghostneigh = 1;
@@ -304,7 +324,8 @@ void PairSeimlip::compute(int eflag, int vflag)
   int **firstneigh = list->firstneigh;
   cutoffsq = cutoff * cutoff;
 
-  const int L = ninteractions;
+  // halo: the graph of one hop (owned centres, ghost neighbours); features cross ranks instead
+  const int L = use_halo ? 1 : ninteractions;
   nodes.clear();
   node_of.assign(nall, -1);
   hops.assign(nall, L + 1);
@@ -400,8 +421,12 @@ void PairSeimlip::compute(int eflag, int vflag)
   const bool committee = nmembers > 1;
   seimlip::Result &r = *result;
   try {
-    model->compute(nnodes, nown, species_buf.data(), nedges, edge_index.data(), edge_vec.data(),
-                   eflag_atom != 0, committee, r);
+    if (use_halo)
+      model->compute_halo(nnodes, nown, species_buf.data(), nedges, edge_index.data(),
+                          edge_vec.data(), eflag_atom != 0, committee, *exchange, r);
+    else
+      model->compute(nnodes, nown, species_buf.data(), nedges, edge_index.data(), edge_vec.data(),
+                     eflag_atom != 0, committee, r);
   } catch (std::exception &e) {
     error->one(FLERR, "pair_style seimlip: {}", e.what());
   }
@@ -421,6 +446,7 @@ void PairSeimlip::compute(int eflag, int vflag)
   if (vflag_global)
     for (int k = 0; k < 6; k++) virial[k] += r.virial[k];
 
+  if (!graph_reported) report_graph(nnodes);
   if (committee) committee_statistics(nlocal, nall, nnodes);
   if (has_energy_spread()) energy_spread(nlocal, nnodes);
   last_step = update->ntimestep;
@@ -464,13 +490,14 @@ void PairSeimlip::energy_spread(int nlocal, int nnodes)
   }
   for (int i = 0; i < nlocal; i++) edev[i] = 0.0;
   const int K = nmembers;
-  if (K > 1 && static_cast<int>(r.member_node_energy.size()) == K * nnodes) {
+  const int64_t rows = r.node_rows;  // nnodes, or nown (halo)
+  if (K > 1 && static_cast<int64_t>(r.member_node_energy.size()) == K * rows) {
     std::vector<double> members(K);
     for (int n = 0; n < nown; n++) {
-      for (int k = 0; k < K; k++) members[k] = r.member_node_energy[static_cast<size_t>(k) * nnodes + n];
+      for (int k = 0; k < K; k++) members[k] = r.member_node_energy[k * rows + n];
       edev[nodes[n]] = population_std(members);
     }
-  } else if (static_cast<int>(r.atom_energy_std.size()) == nnodes) {
+  } else if (static_cast<int64_t>(r.atom_energy_std.size()) == rows) {
     for (int n = 0; n < nown; n++) edev[nodes[n]] = r.atom_energy_std[n];
   }
   if (r.head_energies.size() > 1) head_energy_std = summed_std(r.head_energies, world);
@@ -551,6 +578,8 @@ void PairSeimlip::committee_statistics(int nlocal, int nall, int nnodes)
       for (int d = 0; d < 3; d++)
         member_f[i][3 * k + d] = r.member_forces[(static_cast<size_t>(k) * nnodes + n) * 3 + d];
   }
+  comm_halo = false;
+  comm_width = 3 * K;
   comm->reverse_comm(this);
 
   double local_max = 0.0;
@@ -576,25 +605,6 @@ void PairSeimlip::committee_statistics(int nlocal, int nall, int nnodes)
   pvector[1] = comm->me == 0 ? energy_std : 0.0;
 }
 
-int PairSeimlip::pack_reverse_comm(int n, int first, double *buf)
-{
-  int m = 0;
-  const int width = 3 * nmembers;
-  for (int i = first; i < first + n; i++)
-    for (int c = 0; c < width; c++) buf[m++] = member_f[i][c];
-  return m;
-}
-
-void PairSeimlip::unpack_reverse_comm(int n, int *list, double *buf)
-{
-  int m = 0;
-  const int width = 3 * nmembers;
-  for (int i = 0; i < n; i++) {
-    const int j = list[i];
-    for (int c = 0; c < width; c++) member_f[j][c] += buf[m++];
-  }
-}
-
 void *PairSeimlip::extract(const char *name, int &dim)
 {
   dim = 0;
@@ -618,6 +628,7 @@ double PairSeimlip::memory_usage()
   double bytes = Pair::memory_usage();
   bytes += (double) nmax_committee * (3 * nmembers + 1) * sizeof(double);
   bytes += (double) nmax_edev * sizeof(double);
+  bytes += (double) halo_buf.capacity() * sizeof(double);
   bytes += (double) edge_vec.capacity() * sizeof(double);
   bytes += (double) (edge_i.capacity() + edge_j.capacity() + edge_index.capacity()) * sizeof(int64_t);
   return bytes;

@@ -14,6 +14,7 @@
 
 namespace seimlip {
 class Model;
+class Exchange;
 struct Result;
 }  // namespace seimlip
 
@@ -29,6 +30,8 @@ class PairSeimlip : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+  int pack_forward_comm(int, int *, double *, int, int *) override;
+  void unpack_forward_comm(int, int, double *) override;
   int pack_reverse_comm(int, int, double *) override;
   void unpack_reverse_comm(int, int *, double *) override;
   void *extract(const char *, int &) override;
@@ -46,11 +49,18 @@ class PairSeimlip : public Pair {
   double head_energy_std = 0.0;  // shallow ensemble: std of the heads' total energies (eV)
   bigint last_step = -1;
 
+  // graph halo: copy the owned nodes' feature rows to their ghost copies (forward
+  // communication) and sum ghost rows' gradients onto their owners (reverse communication);
+  // rows in node order (see seimlip::Exchange)
+  void halo_forward(int width, const double *owned, double *ghost);
+  void halo_reverse(int width, const double *ghost, double *owned);
+
  protected:
   std::unique_ptr<seimlip::Model> model;
   std::unique_ptr<seimlip::Result> result;
   std::string model_path, device_name, graph_mode = "auto";
   bool use_images = false;            // one rank: edges to periodic images point at owned atoms
+  bool use_halo = false;              // owned atoms as centres, features exchanged after each layer
   std::vector<int> owner_of_tag;
   std::vector<std::string> model_species;
   std::vector<int> type2species;    // LAMMPS type -> index into model_species
@@ -75,12 +85,20 @@ class PairSeimlip : public Pair {
   std::vector<int> hops, node_of, nodes;
   std::vector<int> frontier, next_frontier;
 
+  // halo exchange: a feature row of comm_width doubles per owned + ghost atom
+  std::unique_ptr<seimlip::Exchange> exchange;
+  std::vector<double> halo_buf;
+  int comm_width = 0;
+  bool comm_halo = false;             // reverse communication of halo_buf (else member_f)
+  bool graph_reported = false;
+
   // committee: per-member forces of owned + ghost atoms (reverse-communicated) and deviation
   int nmax_committee = 0;
   double **member_f = nullptr;
   double *fdev = nullptr;
 
   void allocate();
+  void report_graph(int nnodes);
   void load_model(const std::string &path, const std::string &device);
   void committee_statistics(int nlocal, int nall, int nnodes);
   void energy_spread(int nlocal, int nnodes);
@@ -88,6 +106,9 @@ class PairSeimlip : public Pair {
   void open_model_devi();
   bool mapped(int i) const { return type2species[atom->type[i]] >= 0; }
 };
+
+// the seimlip::Exchange of the halo pass, through the pair style's communication
+seimlip::Exchange *new_halo_exchange(PairSeimlip *pair);
 
 }  // namespace LAMMPS_NS
 
