@@ -100,7 +100,7 @@ def build_pool(model: Path, out: Path, steps: int, interval: int, workers: int):
     from active_learning.campaign.config import ExplorationConfig
     from active_learning.campaign.explore import explore
     from active_learning.campaign.selection import unphysical_reason
-    from active_learning.labelling import label_frames
+    from active_learning.reference_data.label import label_frames
     from mlip.data.readers import read_frames, write_frames
 
     pool_path = out / "pool.extxyz"

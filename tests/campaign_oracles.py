@@ -10,7 +10,7 @@ from pathlib import Path
 from ase import Atoms
 
 from active_learning.oracles.base import LabelResult
-from active_learning.oracles.label_store import frame_key
+from active_learning.reference_data.label_store import frame_key
 
 
 class HashFlakyOracle:

@@ -7,7 +7,10 @@ from this test). Rules (ARCHITECTURE.md):
   ``active_learning``; ``active_learning`` may import both.
 - inside ``mlip`` a module imports only from its own layer or lower ones (:data:`MLIP_LAYERS`);
 - no import cycle between the units of a package: ``mlip``'s layers' units and the subpackages /
-  top-level modules of ``md_runs`` and ``active_learning``.
+  top-level modules of ``md_runs`` and ``active_learning``;
+- every package has a ``cli/`` whose ``__init__`` gives its typer ``app``; the ``seimlip`` root
+  (``active_learning.cli``) reaches the other packages only through their ``cli``, and no
+  package's ``cli`` is imported by its library code.
 """
 
 from __future__ import annotations
@@ -139,6 +142,22 @@ def test_no_cycles_between_units(package):
         if a.split(".")[0] == package == b.split(".")[0] and unit(a) != unit(b):
             graph.setdefault(unit(a), set()).add(unit(b))
     assert not cycles(graph), f"import cycles between units of {package}: {cycles(graph)}"
+
+
+CLI_APPS = {"mlip": "mlip.cli", "md_runs": "md_runs.cli", "active_learning": "active_learning.cli.commands"}
+
+
+def test_each_package_has_a_cli_and_the_root_only_joins_them():
+    for package, module in CLI_APPS.items():
+        tree = ast.parse(MODULES[module].read_text())
+        assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)}
+        assert "app" in assigned, f"{module} gives no typer `app`"
+    root = imported_modules("active_learning.cli", MODULES["active_learning.cli"])
+    reached = {m for m in root if not m.startswith("active_learning.")}
+    assert reached <= {"mlip.cli", "md_runs.cli", "mlip.errors"}, reached
+    bad = [f"{a} -> {b}" for a, b in EDGES if ".cli" in b and ".cli" not in a and not a.endswith("__main__")]
+    assert not bad, "library code imports a command module:\n" + "\n".join(bad)
 
 
 def test_the_checker_sees_local_and_relative_imports(tmp_path):

@@ -458,8 +458,8 @@ def test_quickstart_resume_with_a_changed_config_is_refused(tmp_path, capsys):
 
 def test_quickstart_resume_accepts_changes_to_steps_not_run_yet(tmp_path):
     from active_learning.pipeline import load_quickstart_config
-    from active_learning.pipeline_check import check_resume, stale_steps
-    from active_learning.pipeline_steps import PLAN
+    from active_learning.pipeline.check import check_resume, stale_steps
+    from active_learning.pipeline.steps import PLAN
 
     names = [name for name, _, _ in PLAN]
     assert stale_steps(["li_transport.temperatures_K"], names) == ["li_transport", "analysis", "export"]
@@ -476,7 +476,8 @@ def test_quickstart_resume_accepts_changes_to_steps_not_run_yet(tmp_path):
 
 # -- 11. a quickstart folder can be copied or moved ------------------------------------------------------
 def test_quickstart_records_are_relative_to_the_run_folder(tmp_path):
-    from active_learning.pipeline import Pipeline, load_quickstart_config
+    from active_learning.pipeline import load_quickstart_config
+    from active_learning.pipeline.state import Pipeline
 
     cfg = load_quickstart_config(None, "quick")
     first = (tmp_path / "first").resolve()
@@ -571,6 +572,11 @@ def test_md_resume_skips_a_corrupt_newest_restart(tmp_path):
     (["data", "stats", "a.extxyz", "b.extxyz"], "unexpected extra argument"),
     (["frobnicate"], "No such command"),
     (["al", "run", "camp", "--max-iterations", "two"], "--max-iterations"),
+    # every package's app, as the root joins them (data build is active_learning's, data stats mlip's)
+    (["data", "build", "--bogus"], "No such option: --bogus"),
+    (["export", "pybamm"], "Missing argument"),
+    (["md", "run", "a.yaml", "b.yaml"], "unexpected extra argument"),
+    (["eval", "li-ec-gfn1", "x.extxyz", "--batch-size", "4"], "No such option: --batch-size"),  # removed: a no-op
 ])
 def test_usage_errors_are_one_line_exit_2(argv, message, capsys):
     one_line(argv, capsys, message, "--help")

@@ -18,11 +18,11 @@ from ase.build import bulk
 
 from active_learning.campaign import CampaignStore, campaign_status, init_campaign, run_campaign, submit_frames
 from active_learning.campaign.config import ExecutorConfig
-from active_learning.campaign.labeller import label_jobs
+from active_learning.campaign.label_step import label_jobs
 from active_learning.campaign.selection import classify, farthest_point_sampling, unphysical_reason
 from active_learning.campaign.store import frames_t, jobs_t, sqlite_url
 from active_learning.oracles.base import LabelResult
-from active_learning.oracles.label_store import frame_key
+from active_learning.reference_data.label_store import frame_key
 from mlip.data.readers import read_frames, write_frames
 from mlip.errors import UserError
 

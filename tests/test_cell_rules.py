@@ -11,7 +11,7 @@ import pytest
 from ase.build import bulk
 from ase.io import write
 
-from active_learning.labelling import label_frames
+from active_learning.reference_data.label import label_frames
 from active_learning.oracles import TBLiteConfig
 from active_learning.oracles.cell_rules import CellRules, check_oracle, load_cell_rules, prepare_frame
 from md_runs.builders import li_slab, sei_phase

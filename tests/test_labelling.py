@@ -18,7 +18,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.io import read, write
 
-from active_learning.labelling import frame_key, label_frames, sidecar_paths
+from active_learning.reference_data.label import frame_key, label_frames, sidecar_paths
 from active_learning.oracles import TBLiteConfig
 from mlip.data.readers import read_frames
 
@@ -131,7 +131,7 @@ KILLED_RUN = textwrap.dedent(
     """
     import sys
     from ase.io import read
-    from active_learning.labelling import label_frames
+    from active_learning.reference_data.label import label_frames
     from campaign_oracles import ScriptedOracle
     frames = read(sys.argv[1], ":")
     label_frames(frames, ScriptedOracle(delay=1.0, pid_dir=sys.argv[3]), sys.argv[2], workers=1,
@@ -203,7 +203,7 @@ def test_resume_after_sigkill_relabels_nothing(tmp_path):
 
 
 def test_second_run_on_the_same_store_is_refused(tmp_path):
-    from active_learning.labelling import _exclusive
+    from active_learning.reference_data.label import _exclusive
     from mlip.errors import UserError
 
     out = tmp_path / "out.extxyz"

@@ -58,7 +58,7 @@ def printed_commands():
     import re
     import shlex
 
-    from active_learning.pipeline_report import GO_BIGGER
+    from active_learning.pipeline.report import GO_BIGGER
 
     texts = {name: (ROOT_DIR / name).read_text() for name in COMMAND_DOCS}
     texts["quickstart report (Go bigger)"] = "```\n" + GO_BIGGER + "\n```\n" + GO_BIGGER
@@ -363,7 +363,7 @@ def test_slow_printed_command_runs(command, slow_workspace, capsys, monkeypatch)
 def test_quickstart_production_scale_runs(tmp_path, monkeypatch, capsys):
     """``quickstart --scale production --out sei-production`` as printed, its config the reduced
     one of the quickstart test (the production sizes take hours on a GPU node)."""
-    import active_learning.pipeline as pipeline
+    import active_learning.pipeline.config as pipeline
     from helpers import QUICKSTART_REDUCED as REDUCED
 
     config = tmp_path / "production.yaml"

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from active_learning.cli import main
-from active_learning.report import Report
+from active_learning.pipeline.report_page import Report
 from helpers import QUICKSTART_REDUCED as REDUCED
 
 

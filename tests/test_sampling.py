@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from active_learning.cli import main
-from active_learning.sampling import BuildConfig, build_frames
+from active_learning.reference_data.build import BuildConfig, build_frames
 from mlip.data.readers import read_frames
 
 PLAN = {
@@ -38,7 +38,7 @@ def test_build_resumes_from_finished_systems(tmp_path):
     saved = sorted(parts.iterdir())
     assert len(saved) == 2
     # a later run reuses the saved systems: poison the builder to prove nothing is rebuilt
-    import active_learning.sampling as sampling
+    import active_learning.reference_data.build as sampling
 
     def boom(*a, **k):
         raise AssertionError("rebuilt a finished system")

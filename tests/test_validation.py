@@ -363,7 +363,7 @@ def test_analysis_marks_a_melted_crystal_and_the_export_refuses_it(tmp_path, cap
 
 def test_export_refuses_a_phase_that_failed_validation(tmp_path, capsys):
     from md_runs.export import build_export
-    from md_runs.validation.report import SCHEMA
+    from md_runs.validation.outputs import SCHEMA
     from mlip.errors import UserError
 
     run = _melted_run(tmp_path)
@@ -398,9 +398,9 @@ def test_export_refuses_a_phase_that_failed_validation(tmp_path, capsys):
 
 # --- the quickstart's validation step, the export it gates and its report section ---------------
 def test_quickstart_export_step_refuses_a_failed_phase_and_the_report_says_so(tmp_path):
-    from active_learning import pipeline_steps as steps
-    from active_learning.pipeline import Pipeline, QuickstartConfig
-    from active_learning.pipeline_report import write_report
+    from active_learning.pipeline import QuickstartConfig, steps
+    from active_learning.pipeline.state import Pipeline
+    from active_learning.pipeline.report import write_report
     from md_runs.analysis import analyze
     from md_runs.validation import ModelSpec, suite_config, validate_model
 

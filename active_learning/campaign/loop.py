@@ -21,12 +21,13 @@ import numpy as np
 from active_learning.campaign import retrain
 from active_learning.campaign.config import CampaignConfig, make_oracle_spec
 from active_learning.campaign.explore import explore
-from active_learning.campaign.labeller import label_jobs
+from active_learning.campaign.label_step import label_jobs
 from active_learning.campaign.selection import classify, farthest_point_sampling, unphysical_reason
 from active_learning.campaign.service import load_campaign, test_frames
 from active_learning.campaign.store import CampaignStore, frames_t, text_to_atoms
 from active_learning.oracles.cell_rules import load_cell_rules, oracle_settings
 from mlip.errors import UserError
+from mlip.utils.console import progress_bar
 
 
 @dataclass
@@ -63,8 +64,6 @@ def _stop_reason(cfg: CampaignConfig, store: CampaignStore, table: list[dict], c
 
 
 def _explore_phase(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, it: int, progress: bool) -> None:
-    from mlip.train.logging import progress_bar
-
     with progress_bar(progress) as bar:
         _explore(cfg, store, campaign_dir, it, bar)
 
@@ -73,7 +72,7 @@ def _explore(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, it: 
     from mlip.deploy import load_calculator
 
     model = retrain.committee_path(campaign_dir, it - 1)
-    task = bar.add_task(f"iter {it}: exploring", total=sum(len(s.temperatures) for s in cfg.exploration.systems), info="")
+    task = bar.add_task(f"iter {it}: exploring", total=sum(len(s.temperatures) for s in cfg.exploration.systems))
     frames = explore(model, cfg.exploration, cfg.seed, it, campaign_dir / "explore" / f"iter_{it:03d}",
                      progress=lambda: bar.advance(task))
     sel = cfg.selection
@@ -144,11 +143,10 @@ def _train_phase(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, 
 
 def _label_phase(cfg: CampaignConfig, store: CampaignStore, campaign_dir: Path, it: int, progress: bool) -> None:
     from active_learning.campaign.store import jobs_t
-    from mlip.train.logging import progress_bar
 
     total = len(store.jobs(jobs_t.c.iteration == it))
     with progress_bar(progress) as bar:
-        task = bar.add_task(f"iter {it}: labelling", total=total, info="")
+        task = bar.add_task(f"iter {it}: labelling", total=total)
         bar.update(task, completed=len(store.jobs(jobs_t.c.iteration == it, jobs_t.c.status.in_(["done", "failed"]))))
         rules = load_cell_rules(cfg.cell_rules)
         settings = oracle_settings(None if cfg.oracle.kind == "python" else cfg.oracle)
@@ -199,7 +197,7 @@ def run_campaign(campaign_dir: str | os.PathLike, max_iterations: int | None = N
                     _train_phase(cfg, store, campaign_dir, it, tests, wandb)
                 else:  # pragma: no cover - the store only holds the phases above
                     raise UserError(f"unknown phase {phase!r} of iteration {it}", "campaign.db")
-        from active_learning.campaign.report import write_plots
+        from active_learning.campaign.iteration_report import write_plots
 
         table = store.iterations()
         write_plots(table, campaign_dir / "plots")

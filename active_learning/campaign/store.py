@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from ase import Atoms
 
 from active_learning.oracles.base import LabelResult
-from active_learning.oracles.label_store import frame_key
+from active_learning.reference_data.label_store import frame_key
 from mlip.errors import UserError, first_line
 
 metadata = sa.MetaData()

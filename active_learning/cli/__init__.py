@@ -62,19 +62,20 @@ def _options(version: bool = typer.Option(False, "--version", callback=_print_ve
 
 
 def _assemble() -> None:
-    from active_learning.cli import commands
-    from md_runs import cli as md_runs_cli
-    from mlip import cli as mlip_cli
+    from active_learning.cli.commands import app as active_learning_app, data_app as active_learning_data
+    from md_runs.cli import app as md_runs_app
+    from mlip.cli import app as mlip_app, data_app as mlip_data
 
     data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
-    for package_data in (mlip_cli.data_app, commands.data_app):
+    for package_data in (mlip_data, active_learning_data):
         data_app.add_typer(package_data)
     app.add_typer(data_app, name="data", help="Build, label, inspect and split reference data.")
-    for package_app in (mlip_cli.app, md_runs_cli.app, commands.app):
+    for package_app in (mlip_app, md_runs_app, active_learning_app):
         app.add_typer(package_app)
 
 
 _assemble()
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: user errors become one line and exit code 2."""

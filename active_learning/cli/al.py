@@ -47,7 +47,7 @@ def init(
 
 def _run(campaign: Path, max_iterations: Optional[int], progress: bool, config: Optional[Path] = None) -> None:
     from active_learning.campaign import init_campaign, run_campaign
-    from active_learning.campaign.report import print_table
+    from active_learning.campaign.iteration_report import print_table
 
     check_writable(campaign, folder=True, what="campaign folder")
     if config is not None and not (campaign / "campaign.yaml").exists():
@@ -104,7 +104,7 @@ def status(
 ) -> None:
     """Print the iteration table (oracle calls, accurate/candidate/failed fractions, test errors)."""
     from active_learning.campaign import campaign_status
-    from active_learning.campaign.report import print_table, write_plots
+    from active_learning.campaign.iteration_report import print_table, write_plots
 
     if plots:
         check_writable(campaign / "plots", folder=True, what="--plots")

@@ -8,12 +8,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from active_learning.sampling import BuildConfig, build_frames
+from active_learning.reference_data.build import BuildConfig, build_frames
 from mlip.config import dump_config, load_config
 from mlip.data.readers import write_frames
 from mlip.utils import check_writable
+from mlip.utils.console import progress_bar
 
 DEFAULT_PLAN = Path(__file__).resolve().parent.parent / "configs" / "quick_plan.yaml"
 
@@ -28,10 +28,7 @@ def build(
     plan = config or DEFAULT_PLAN
     cfg = load_config(BuildConfig, plan, {"seed": seed})
     total = sum(s.count for s in cfg.systems)
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
-    ) as bar:
+    with progress_bar(transient=True) as bar:
         task = bar.add_task("building", total=total)
         parts = out.with_name(out.name + ".parts")
         frames = build_frames(

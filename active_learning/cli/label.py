@@ -28,7 +28,7 @@ import typer
 from pydantic import Field, model_validator
 from rich.console import Console
 
-from active_learning.labelling import label_frames, sidecar_paths
+from active_learning.reference_data.label import label_frames, sidecar_paths
 from active_learning.oracles.cell_rules import load_cell_rules
 from active_learning.oracles.config import OracleConfig, TBLiteConfig
 from mlip.config import StrictModel, dump_config, load_config

@@ -21,8 +21,7 @@ def quickstart(
         False, "--allow-unvalidated", help="Export parameters of phases that failed validation (marked)."),
 ) -> None:
     """Run the whole pipeline into OUT and write OUT/report.html."""
-    from active_learning.pipeline import load_quickstart_config
-    from active_learning.pipeline_run import run_pipeline
+    from active_learning.pipeline import load_quickstart_config, run_pipeline
     from mlip.utils import check_writable
 
     check_writable(out, folder=True, what="--out")

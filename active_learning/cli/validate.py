@@ -80,7 +80,7 @@ def validate(
     from rich.console import Console
 
     from md_runs.validation import validate_model
-    from md_runs.validation.report import print_table
+    from md_runs.validation.outputs import print_table
 
     console = Console() if sys.stdout.isatty() else Console(width=200)  # logs and pipes get the whole table
     if model is None and not recompute_ref:

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from active_learning.cli.label import LabelConfig
-    from active_learning.labelling import label_frames
+    from active_learning.reference_data.label import label_frames
     from active_learning.oracles.cell_rules import load_cell_rules
     from mlip.config import load_config
     from mlip.data.readers import read_frames, write_frames

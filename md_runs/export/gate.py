@@ -83,7 +83,7 @@ def load_gate_validation(path: str | Path | None, uncertainty: dict[str, dict]) 
     """The validation document at ``path`` (None: none given), checked to be for the analysed model."""
     if path is None:
         return None
-    from md_runs.validation.report import load_validation
+    from md_runs.validation.outputs import load_validation
 
     doc = load_validation(path)
     sha = doc["model"].get("sha256")

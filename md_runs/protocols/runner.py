@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from md_runs.protocols.config import ProtocolConfig, load_protocol
 from md_runs.protocols.monitors import MonitorStop
-from md_runs.protocols.report import plot_thermo
+from md_runs.protocols.thermo_plot import plot_thermo
 from md_runs.protocols.stage import Engine, Stage, make_engine
 from md_runs.protocols.systems import RunPlan, interface_phases, make_plans
 from md_runs.trajectory import RUN_FILE, RunInfo, read_run_info, write_run_info

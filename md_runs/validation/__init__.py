@@ -13,7 +13,7 @@ builders and MD engines:
 
 and compares each number with the reference file (:mod:`.reference`: the reference method's own
 numbers and experiment, never fitted to) within documented tolerances (:mod:`.config`), writing
-``validation.json`` (schema ``seimlip.validation/1``), ``validation.md`` and plots (:mod:`.report`).
+``validation.json`` (schema ``seimlip.validation/1``), ``validation.md`` and plots (:mod:`.outputs`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Callable
 from md_runs.validation.config import ValidationConfig, suite_config
 from md_runs.validation.md import ModelSpec
 from md_runs.validation.reference import SHIPPED, load_reference
-from md_runs.validation.report import load_validation
+from md_runs.validation.outputs import load_validation
 
 __all__ = ["ModelSpec", "SHIPPED", "ValidationConfig", "load_reference", "load_validation", "suite_config",
            "validate_model"]
@@ -80,7 +80,7 @@ def validate_model(model: ModelSpec | str, out: str | Path, cfg: ValidationConfi
     reference method is also evaluated on the model's own NEB images (when the model's NEB cell is
     the reference's), so both barriers are compared on the model's path too.
     """
-    from md_runs.validation import report as R
+    from md_runs.validation import outputs as R
     from md_runs.validation import rows as W
     from md_runs.validation.runner import run_units
     from mlip.config import dump_config

@@ -17,10 +17,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from md_runs.validation.config import ValidationConfig
 from md_runs.validation.md import ModelSpec
+from md_runs.validation.outputs import json_default
 from mlip.errors import UserError
 from mlip.utils import write_text_atomic
 
@@ -202,7 +203,7 @@ def run_units(model: ModelSpec, cfg: ValidationConfig, out: Path, reference_path
         results[unit.id] = {**result, "seconds": seconds}
         write_text_atomic(part(unit), json.dumps({"unit": unit.id, "model_sha256": model_sha,
                                                   "settings": key(unit), "seconds": seconds,
-                                                  "result": result}, default=_plain) + "\n")
+                                                  "result": result}, default=json_default) + "\n")
         what = f"error: {result['error']}" if "error" in result else "done"
         progress(f"{unit.id}: {what} ({seconds:.0f} s)")
 
@@ -263,10 +264,3 @@ def run_units(model: ModelSpec, cfg: ValidationConfig, out: Path, reference_path
             keep(unit, result, time.perf_counter() - start)
     return results
 
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -19,7 +19,7 @@ from mlip.data.stats import fit_reference_energies
 from mlip.data.validate import validate_frames
 from mlip.errors import UserError
 from mlip.train.config import DataConfig
-from mlip.train.logging import console
+from mlip.utils.console import console
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""What a training run tells the world: console lines, a progress bar, metrics.csv and wandb.
+"""What a training run tells the world: console lines and a progress bar (:mod:`mlip.utils.console`),
+metrics.csv and wandb.
 
 Only rank 0 logs. wandb is offline unless the config says otherwise and never prompts: any
 failure to start it is a warning, never the end of a run.
@@ -12,21 +13,11 @@ import os
 import secrets
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from mlip.train.config import TrainConfig, WandbConfig
 from mlip.utils import write_text_atomic
+from mlip.utils.console import console, progress_bar
 
-console = Console(stderr=True)
-
-
-def progress_bar(enabled: bool = True) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, transient=False, disable=not enabled,
-    )
+__all__ = ["WandbRun", "console", "epoch_line", "progress_bar", "write_metrics_csv"]
 
 
 def write_metrics_csv(path: str | Path, history: list[dict]) -> None:

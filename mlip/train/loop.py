@@ -23,7 +23,8 @@ from mlip.train.checkpoint import load_resume_checkpoint, rng_state, save_checkp
 from mlip.train.config import TrainConfig, dump_config
 from mlip.train.data import load_splits, make_graphs, make_loader
 from mlip.train.ema import ExponentialMovingAverage
-from mlip.train.logging import WandbRun, console, epoch_line, progress_bar, write_metrics_csv
+from mlip.train.logging import WandbRun, epoch_line, write_metrics_csv
+from mlip.utils.console import console, progress_bar
 from mlip.train.loss import TERMS, loss_terms, stage_weights, weighted_loss
 from mlip.train.metrics import (E_SQ, F_SQ, N_E, N_F, N_S, N_SUMS, S_SQ, frame_error_sums, metrics_by_config_type,
                                 metrics_from_sums, predict)

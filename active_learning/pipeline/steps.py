@@ -1,4 +1,5 @@
-"""The steps of :mod:`active_learning.pipeline`, each a function of the pipeline returning its record.
+"""The steps of ``seimlip quickstart`` (:mod:`active_learning.pipeline`), each a function of the
+pipeline returning its record, each calling the library function its command calls.
 
 A step writes into its own folder of the run folder; its record (``steps/<name>.json``) names the
 files the report shows and the numbers it tabulates.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from active_learning.pipeline import Pipeline, console, dataset_dir, split_file
+from active_learning.pipeline.config import CONFIG_DIR, MD_CONFIG_DIR, dataset_dir, split_file
+from active_learning.pipeline.state import Pipeline, console
 from mlip.config import deep_merge
 
 
@@ -38,7 +40,6 @@ def data_and_model(pipe: Pipeline) -> dict:
 
 def campaign_config(cfg) -> dict:
     """The campaign the pipeline runs: ``configs/campaign_quick.yaml`` + the ``campaign`` block."""
-    from active_learning.pipeline import CONFIG_DIR
     from mlip.config import read_yaml
 
     base = read_yaml(CONFIG_DIR / "campaign_quick.yaml")
@@ -74,7 +75,6 @@ def _md(pipe: Pipeline, name: str, protocol: dict) -> dict:
 
 
 def _protocol(pipe: Pipeline, name: str) -> dict:
-    from active_learning.pipeline import MD_CONFIG_DIR
     from mlip.config import read_yaml
 
     return deep_merge(read_yaml(MD_CONFIG_DIR / f"{name}.yaml"),
@@ -109,7 +109,7 @@ def validation(pipe: Pipeline) -> dict:
     folder = pipe.out / "validation"
     doc = validate_model(pipe.cfg.model, folder, cfg, progress=lambda line: console.print(
         line, highlight=False, markup=False, emoji=False))  # no emoji: "surface:100:" is not 💯
-    from md_runs.validation.report import print_table
+    from md_runs.validation.outputs import print_table
 
     print_table(doc, console)
     return {"folder": str(folder), "json": doc["files"]["json"], "markdown": doc["files"]["markdown"],

@@ -42,12 +42,13 @@ from pydantic import BaseModel
 from active_learning.oracles.base import attach_labels, is_retryable
 from active_learning.oracles.cell_rules import CellRules, check_oracle, oracle_settings, prepare_frame
 from active_learning.oracles.config import TBLiteConfig, fingerprint, parse_oracle_config
-from active_learning.oracles.label_store import LabelStore, frame_key
 from active_learning.oracles.pool import OraclePool
+from active_learning.reference_data.label_store import LabelStore, frame_key
 from mlip.data.species import DEFAULT_SPECIES
 from mlip.data.validate import frame_problems
 from mlip.errors import UserError
 from mlip.utils import atomic_path, write_text_atomic
+from mlip.utils.console import progress_bar
 
 __all__ = ["LabelSummary", "LabelStore", "frame_key", "label_frames", "sidecar_paths"]
 
@@ -120,30 +121,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _progress(enabled: bool, total: int):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]labelling"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("[red]{task.fields[failed]} failed"),
-        TextColumn("{task.fields[cached]} cached"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
 
 
 def label_frames(
@@ -297,8 +274,9 @@ def _run(
         done = calls = 0
         oracle_seconds = 0.0
         if pending:
-            with _sigterm_as_interrupt(), _progress(progress, len(first)) as bar:
-                task = bar.add_task("label", total=len(first), failed=final_failed, cached=cached)
+            columns = ("[red]{task.fields[failed]} failed", "{task.fields[cached]} cached")
+            with _sigterm_as_interrupt(), progress_bar(progress, *columns) as bar:
+                task = bar.add_task("labelling", total=len(first), failed=final_failed, cached=cached)
                 bar.advance(task, cached + final_failed)
                 queue = list(reversed(pending))
                 with OraclePool(oracle_config, min(workers, len(pending)), timeout, threads_per_worker) as pool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from active_learning.pipeline import Pipeline
-from active_learning.report import Report, Section
+from active_learning.pipeline.state import Pipeline
+from active_learning.pipeline.report_page import Report, Section
 
 GO_BIGGER = """\
 # the same pipeline at production sizes (a GPU node; hours to days)
@@ -106,7 +106,7 @@ def analysis_section(report: Report, record: dict) -> None:
 
 
 def validation_section(report: Report, record: dict) -> None:
-    from md_runs.validation.report import HEADER, load_validation, row_cells, verdict_line
+    from md_runs.validation.outputs import HEADER, load_validation, row_cells, verdict_line
 
     s = report.section("6. Physical validation of the model (seimlip validate --suite quick)")
     doc = load_validation(record["json"])

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from rich.rule import Rule
 
-from active_learning import pipeline_steps as steps
-from active_learning.pipeline import Pipeline, QuickstartConfig, console
-from active_learning.pipeline_check import check_config, check_resume
-from active_learning.pipeline_report import write_report
+from active_learning.pipeline import steps
+from active_learning.pipeline.config import QuickstartConfig
+from active_learning.pipeline.state import Pipeline, console
+from active_learning.pipeline.check import check_config, check_resume
+from active_learning.pipeline.report import write_report
 from mlip.config import dump_config
 from mlip.utils import provenance, write_json_atomic
 

@@ -246,7 +246,7 @@ def write_outputs(doc: dict, out: Path) -> tuple[Path, Path]:
     """``validation.json`` and ``validation.md`` (atomically)."""
     json_path, md_path = out / "validation.json", out / "validation.md"
     doc["files"] = {"json": str(json_path), "markdown": str(md_path)}
-    write_text_atomic(json_path, json.dumps(doc, indent=1, default=_plain) + "\n")
+    write_text_atomic(json_path, json.dumps(doc, indent=1, default=json_default) + "\n")
     write_text_atomic(md_path, markdown(doc))
     return json_path, md_path
 
@@ -290,7 +290,8 @@ def summary(rows: list[Row]) -> dict:
             "inconclusive": len([r for r in judged if r.passed is None])}
 
 
-def _plain(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """``json.dumps``' ``default`` for validation documents: arrays as lists, paths as strings."""
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, Path):

@@ -1,4 +1,4 @@
-"""What :func:`active_learning.pipeline_run.run_pipeline` checks before its first step runs.
+"""What :func:`active_learning.pipeline.run.run_pipeline` checks before its first step runs.
 
 - :func:`check_config`: every block of a quickstart config, validated as the command of its step
   would validate it (a bad ``li_transport`` block fails in the first second, not after the
@@ -13,6 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from active_learning.pipeline.config import QuickstartConfig, dataset_dir, split_file
+from active_learning.pipeline.state import Pipeline
+from active_learning.pipeline.steps import _protocol, campaign_config
 from mlip.config import read_yaml, validate
 from mlip.errors import UserError
 
@@ -30,14 +33,12 @@ STEP_INPUTS: dict[str, set[str]] = {
 STEP_READS: dict[str, set[str]] = {"analysis": {"sei_formation", "li_transport"}, "export": {"analysis", "validation"}}
 
 
-def check_config(cfg, where: str, out: Path | None = None) -> None:
+def check_config(cfg: QuickstartConfig, where: str, out: Path | None = None) -> None:
     """Validate every block of ``cfg`` (a ``QuickstartConfig``) before anything runs; one
     ``UserError`` naming ``where`` and the block otherwise. ``out``: the run folder (a campaign
     already initialised there is not checked again)."""
     from active_learning.campaign.config import CampaignConfig
     from active_learning.campaign.service import check_campaign
-    from active_learning.pipeline import Pipeline, dataset_dir, split_file
-    from active_learning.pipeline_steps import _protocol, campaign_config
     from md_runs.export.check import default_cycle, make_experiment
     from md_runs.export.pybamm_json import base_parameter_values
     from md_runs.lammps.run import model_file
@@ -98,8 +99,6 @@ def stale_steps(changed: list[str], steps: list[str]) -> list[str]:
 
 def check_resume(cfg, out: Path, steps: list[str], done: set[str]) -> None:
     """Refuse to resume ``out`` with a config whose changes feed a finished step (``done``)."""
-    from active_learning.pipeline import QuickstartConfig
-
     recorded = out / "quickstart.yaml"
     if not recorded.is_file():
         return
