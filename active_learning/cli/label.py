@@ -22,42 +22,19 @@ Stop it any way and run the same command again: finished labels are kept in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from pydantic import Field, model_validator
 from rich.console import Console
 
-from active_learning.reference_data.label import label_frames, sidecar_paths
 from active_learning.oracles.cell_rules import load_cell_rules
-from active_learning.oracles.config import OracleConfig, TBLiteConfig
-from mlip.config import StrictModel, dump_config, load_config
-from mlip.data.species import DEFAULT_SPECIES
+from active_learning.reference_data.label import LabelConfig, label_with_config, sidecar_paths
+from mlip.config import dump_config, load_config
 from mlip.errors import UserError
 from mlip.utils import check_writable
 
 console = Console(stderr=True)
 OUTPUT_SUFFIXES = (".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz")
-
-
-class LabelConfig(StrictModel):
-    oracle: OracleConfig = Field(default_factory=TBLiteConfig)
-    workers: int = Field(2, ge=1)
-    timeout: float = Field(600.0, gt=0, description="seconds per oracle call")
-    retries: int = Field(1, ge=0, description="extra tries for a call that timed out or crashed")
-    threads_per_worker: int = Field(1, ge=1, description="OMP_NUM_THREADS of each worker")
-    default_config_type: str = "default"
-    cell_rules: Optional[Any] = Field(
-        None, description="converged cell sizes: a shipped name (e.g. gfn1-xtb-3000K) or a mapping; null: none")
-    species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES),
-                               description="elements a frame may hold; others are refused before the oracle")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_kind(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("oracle"), dict):
-            data = {**data, "oracle": {"kind": "tblite", **data["oracle"]}}
-        return data
 
 
 def read_input(path: Path) -> list:
@@ -93,20 +70,8 @@ def label(
         f"({cfg.workers} workers, timeout {cfg.timeout:g} s); resume store {store_path}"
     )
     try:
-        summary = label_frames(
-            frames,
-            cfg.oracle,
-            output,
-            workers=cfg.workers,
-            timeout=cfg.timeout,
-            retries=cfg.retries,
-            progress=progress,
-            retry_failed=retry_failed,
-            default_config_type=cfg.default_config_type,
-            threads_per_worker=cfg.threads_per_worker,
-            cell_rules=rules,
-            species=cfg.species,
-        )
+        summary = label_with_config(frames, output, cfg, cell_rules=rules, progress=progress,
+                                    retry_failed=retry_failed)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: finished labels are kept in {store_path}; rerun to resume")
         raise typer.Exit(130) from None

@@ -18,15 +18,14 @@ def data_and_model(pipe: Pipeline) -> dict:
     """Summarise the shipped dataset and check the starting model on its test split
     (``seimlip data stats`` and ``seimlip eval MODEL test.extxyz.gz --json ...``)."""
     from mlip.data.readers import read_frames
-    from mlip.data.species import DEFAULT_SPECIES
-    from mlip.data.stats import dataset_statistics
+    from mlip.data.stats import statistics_of
     from mlip.evaluate import evaluate_file, write_json
 
     folder = dataset_dir(pipe.cfg.dataset)
     out = pipe.out / "data"
     splits = {s: split_file(folder, s) for s in ("train", "val", "test")}
     frames = {s: read_frames(p) for s, p in splits.items()}
-    stats = dataset_statistics(frames["train"] + frames["val"] + frames["test"], DEFAULT_SPECIES)
+    stats = statistics_of(frames["train"] + frames["val"] + frames["test"])
     write_json(out / "dataset_stats.json", stats.as_dict())
     evaluation = evaluate_file(pipe.cfg.model, splits["test"], json_out=out / "model_test_metrics.json",
                                plot_dir=out, plot_prefix="model_parity",

@@ -37,13 +37,14 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 from ase import Atoms
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from active_learning.oracles.base import attach_labels, is_retryable
-from active_learning.oracles.cell_rules import CellRules, check_oracle, oracle_settings, prepare_frame
-from active_learning.oracles.config import TBLiteConfig, fingerprint, parse_oracle_config
+from active_learning.oracles.cell_rules import CellRules, check_oracle, load_cell_rules, oracle_settings, prepare_frame
+from active_learning.oracles.config import OracleConfig, TBLiteConfig, fingerprint, parse_oracle_config
 from active_learning.oracles.pool import OraclePool
 from active_learning.reference_data.label_store import LabelStore, frame_key
+from mlip.config import StrictModel
 from mlip.data.species import DEFAULT_SPECIES
 from mlip.data.validate import frame_problems
 from mlip.errors import UserError
@@ -219,6 +220,37 @@ def label_frames(
     }
     write_text_atomic(failures_path, json.dumps(report, indent=1) + "\n")
     return summary
+
+
+class LabelConfig(StrictModel):
+    oracle: OracleConfig = Field(default_factory=TBLiteConfig)
+    workers: int = Field(2, ge=1)
+    timeout: float = Field(600.0, gt=0, description="seconds per oracle call")
+    retries: int = Field(1, ge=0, description="extra tries for a call that timed out or crashed")
+    threads_per_worker: int = Field(1, ge=1, description="OMP_NUM_THREADS of each worker")
+    default_config_type: str = "default"
+    cell_rules: Any | None = Field(
+        None, description="converged cell sizes: a shipped name (e.g. gfn1-xtb-3000K) or a mapping; null: none")
+    species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES),
+                               description="elements a frame may hold; others are refused before the oracle")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("oracle"), dict):
+            data = {**data, "oracle": {"kind": "tblite", **data["oracle"]}}
+        return data
+
+
+def label_with_config(frames: Sequence[Atoms], out_path: str | Path, cfg: LabelConfig, *,
+                      cell_rules: CellRules | None = None, progress: bool = True,
+                      retry_failed: bool = False) -> LabelSummary:
+    """:func:`label_frames` with the settings of a :class:`LabelConfig` (``seimlip data label
+    --config``); ``cell_rules``: ``cfg.cell_rules`` already loaded (loaded here when not given)."""
+    rules = cell_rules if cell_rules is not None else load_cell_rules(cfg.cell_rules)
+    return label_frames(frames, cfg.oracle, out_path, workers=cfg.workers, timeout=cfg.timeout, retries=cfg.retries,
+                        progress=progress, retry_failed=retry_failed, default_config_type=cfg.default_config_type,
+                        threads_per_worker=cfg.threads_per_worker, cell_rules=rules, species=cfg.species)
 
 
 def _prepare(frames: list[Atoms], rules: CellRules | None, settings: dict, species: Sequence[str] | None

@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", type=int, nargs="*", help="shard numbers to label")
     args = p.parse_args(argv)
 
-    from active_learning.cli.label import LabelConfig
-    from active_learning.reference_data.label import label_frames
+    from active_learning.reference_data.label import LabelConfig, label_with_config
     from active_learning.oracles.cell_rules import load_cell_rules
     from mlip.config import load_config
     from mlip.data.readers import read_frames, write_frames
@@ -113,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         out = WORK / final.name
         t0 = time.time()
-        summary = label_frames([frames[i] for i in idx], cfg.oracle, out, workers=cfg.workers, timeout=cfg.timeout,
-                               retries=cfg.retries, progress=False, threads_per_worker=cfg.threads_per_worker,
-                               cell_rules=rules, species=cfg.species)
+        summary = label_with_config([frames[i] for i in idx], out, cfg, cell_rules=rules, progress=False)
         shutil.copy(summary.failures_path, SHARDS / summary.failures_path.name)
         os.replace(out, final)  # same file system: the shard appears whole or not at all
         timing[final.name] = {"frames": len(idx), "labelled": summary.written, "failed": summary.failed,

@@ -6,20 +6,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import typer
-from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
 from mlip.cli.options import EnergyKeyOpt, ForcesKeyOpt, StressKeyOpt, VirialsKeyOpt
-from mlip.config import dump_config, load_config
+from mlip.config import load_config
 from mlip.data.keys import LabelKeys, key_overrides
-from mlip.data.readers import read_frames, write_frames
-from mlip.data.species import DEFAULT_SPECIES
-from mlip.data.split import stratified_split
-from mlip.data.stats import dataset_statistics
+from mlip.data.readers import read_frames
+from mlip.data.split import SplitConfig, write_split
+from mlip.data.stats import StatsConfig, statistics_of
 from mlip.data.validate import validate_frames
 from mlip.utils import check_writable, write_json_atomic
 
@@ -27,19 +25,6 @@ data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML file with this command's settings.")
-
-
-class StatsConfig(LabelKeys):
-    species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES))
-    e0_method: Literal["least_squares", "isolated"] = "least_squares"
-    isolated_energies: dict[str, float] | None = None
-
-
-class SplitConfig(LabelKeys):
-    species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES))
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    seed: int = 0
-    compress: bool = True
 
 
 def _read_valid(path: Path, species: list[str], keys: LabelKeys | None = None):
@@ -65,7 +50,7 @@ def stats(
         check_writable(json_out, overwrite=force, what="--json")
     cfg = load_config(StatsConfig, config, key_overrides(energy_key, forces_key, stress_key, virials_key))
     frames = _read_valid(data, cfg.species, cfg.label_keys())
-    st = dataset_statistics(frames, cfg.species, cfg.e0_method, cfg.isolated_energies)
+    st = statistics_of(frames, cfg)
     table = Table(title=f"{data}: {st.n_frames} frames, {st.n_atoms} atoms")
     table.add_column("config_type")
     table.add_column("frames", justify="right")
@@ -115,9 +100,5 @@ def split(
     cfg = load_config(SplitConfig, config, {"seed": seed, "fractions": fractions,
                                             **key_overrides(energy_key, forces_key, stress_key, virials_key)})
     frames = _read_valid(data, cfg.species, cfg.label_keys())
-    parts = stratified_split(frames, cfg.fractions, cfg.seed)
-    suffix = ".extxyz.gz" if cfg.compress else ".extxyz"
-    for name, part in parts.items():
-        write_frames(out / f"{name}{suffix}", part)
-    dump_config(cfg, out / "split_config.yaml")
+    parts = write_split(frames, out, cfg)
     console.print(", ".join(f"{name}: {len(p)}" for name, p in parts.items()) + f" -> {out}")

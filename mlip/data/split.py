@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from pydantic import Field
 
+from mlip.config import dump_config
+from mlip.data.keys import LabelKeys
+from mlip.data.readers import write_frames
+from mlip.data.species import DEFAULT_SPECIES
 from mlip.errors import UserError
+
+
+class SplitConfig(LabelKeys):
+    """``seimlip data split --config``: the label keys, the elements, the fractions and the seed."""
+
+    species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES))
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    compress: bool = True
 
 
 def stratified_split(
@@ -41,3 +56,15 @@ def stratified_split(
         parts["val"].extend(idx[n_train : n_train + n_val].tolist())
         parts["test"].extend(idx[n_train + n_val :].tolist())
     return {name: [frames[i] for i in sorted(ids)] for name, ids in parts.items()}
+
+
+def write_split(frames: Sequence[Atoms], out: str | Path, cfg: SplitConfig | None = None) -> dict[str, list[Atoms]]:
+    """Split ``frames`` (:func:`stratified_split`) into ``out``/{train,val,test}.extxyz(.gz) and record
+    the config beside them (``split_config.yaml``); returns the parts."""
+    cfg, out = cfg or SplitConfig(), Path(out)
+    parts = stratified_split(frames, cfg.fractions, cfg.seed)
+    suffix = ".extxyz.gz" if cfg.compress else ".extxyz"
+    for name, part in parts.items():
+        write_frames(out / f"{name}{suffix}", part)
+    dump_config(cfg, out / "split_config.yaml")
+    return parts

@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from ase import Atoms
+from pydantic import Field
 
+from mlip.data.keys import LabelKeys
+from mlip.data.species import DEFAULT_SPECIES
 from mlip.errors import UserError
 
 
@@ -129,6 +133,21 @@ def dataset_statistics(
         extra={"zero_energy_weight": sum(1 for a in frames if _weight(a, "config_energy_weight") == 0),
                "zero_stress_weight": sum(1 for a in frames if _weight(a, "config_stress_weight") == 0)},
     )
+
+
+class StatsConfig(LabelKeys):
+    """``seimlip data stats --config``: the label keys, the elements and how E0 is found."""
+
+    species: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIES))
+    e0_method: Literal["least_squares", "isolated"] = "least_squares"
+    isolated_energies: dict[str, float] | None = None
+
+
+def statistics_of(frames: Sequence[Atoms], cfg: StatsConfig | None = None) -> DatasetStats:
+    """:func:`dataset_statistics` with the settings of ``cfg`` (``seimlip data stats``; default: all
+    elements of the chemical space, least-squares E0)."""
+    cfg = cfg or StatsConfig()
+    return dataset_statistics(frames, cfg.species, cfg.e0_method, cfg.isolated_energies)
 
 
 def _weight(atoms: Atoms, key: str) -> float:
