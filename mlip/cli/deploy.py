@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Literal, Optional
+from typing import List, Optional
 
 import typer
 import yaml
 
-from mlip.config import StrictModel, load_config
-
-
-class DeployConfig(StrictModel):
-    """What ``seimlip deploy`` does; any field can come from ``--config`` or the command line."""
-
-    checkpoints: List[Path] = []
-    output: Optional[Path] = None
-    dtype: Optional[str] = None
-    format: Literal["torchscript", "export"] = "torchscript"
+from mlip.config import load_config
+from mlip.deploy.config import DeployConfig
 
 
 def deploy(
