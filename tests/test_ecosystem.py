@@ -333,7 +333,7 @@ def _hybrid_point(both, model, pair_lines, species, extra=()):
     return out
 
 
-@pytest.mark.parametrize("graph", ["images", "ghosts"])
+@pytest.mark.parametrize("graph", ["images", "ghosts", "halo"])
 def test_pair_coeff_null_in_hybrid_overlay(plugin, lmp_models, graph):
     """Ar atoms mapped to NULL are seen by lj/cut only: the seimlip part equals seimlip on the
     system without them, and the forces add up style by style."""

@@ -18,7 +18,9 @@
    graph halo (auto on several ranks, for models exported with the per-layer methods): only
    owned atoms are edge centres, ghosts reach one cutoff (+ skin), and the model runs layer by
    layer with the ghosts' features forward-communicated after each layer and their gradients
-   reverse-communicated in the backward pass (seimlip_halo.cpp, pair_seimlip_comm.cpp). */
+   reverse-communicated in the backward pass (seimlip_halo.cpp, pair_seimlip_comm.cpp).
+   The graph of each mode is built in pair_seimlip_graph.cpp, the committee/head statistics and
+   model_devi.out in pair_seimlip_uncertainty.cpp. */
 
 #include "pair_seimlip.h"
 
@@ -215,8 +217,11 @@ void PairSeimlip::settings(int narg, char **arg)
     open_model_devi();
   }
 
-  // committee: per-member forces travel with the reverse communication
-  comm_reverse = nmembers > 1 ? 3 * nmembers : 0;
+  // committee: per-member forces travel with the reverse communication; halo: rows of layer
+  // features both ways. Set here, not in init_style: pair_style hybrid takes its sub-styles'
+  // buffer sizes when it creates them.
+  comm_forward = model->has_layers() ? model->halo_width() : 0;
+  comm_reverse = std::max(nmembers > 1 ? 3 * nmembers : 0, comm_forward);
   memory->destroy(pvector);
   nextra = nmembers > 1 ? 2 : 0;
   if (nextra) memory->create(pvector, nextra, "pair:pvector");
@@ -272,9 +277,6 @@ void PairSeimlip::init_style()
   use_halo = ninteractions > 1 && ((graph_mode == "halo") ||
       (graph_mode == "auto" && !use_images && model->has_layers()));
   graph_reported = false;
-  // halo: rows of layer features travel both ways; committee: member forces travel in reverse
-  comm_forward = use_halo ? model->halo_width() : 0;
-  comm_reverse = std::max(nmembers > 1 ? 3 * nmembers : 0, comm_forward);
   if (use_images || use_halo || ninteractions == 1) {
     ghostneigh = 0;
     neighbor->add_request(this, NeighConst::REQ_FULL);
@@ -317,106 +319,9 @@ void PairSeimlip::compute(int eflag, int vflag)
 
   const int nlocal = atom->nlocal;
   const int nall = nlocal + atom->nghost;
-  double **x = atom->x;
   double **f = atom->f;
-  const int *type = atom->type;
-  const int *numneigh = list->numneigh;
-  int **firstneigh = list->firstneigh;
-  cutoffsq = cutoff * cutoff;
-
-  // halo: the graph of one hop (owned centres, ghost neighbours); features cross ranks instead
-  const int L = use_halo ? 1 : ninteractions;
-  nodes.clear();
-  node_of.assign(nall, -1);
-  hops.assign(nall, L + 1);
-  // atoms of types mapped to NULL (pair_style hybrid/overlay) are not part of the graph at all;
-  // owned mapped atoms come first (nodes 0..nown-1): their energies are the ones that count
-  if (use_images) {
-    // One rank: every ghost is a periodic image of an owned atom. Point each edge at the owner
-    // (the edge vector still comes from the image's position, as periodic shifts do in ASE), so
-    // the model sees exactly the owned atoms and their edges, nothing of the ghost shell.
-    const tagint *tag = atom->tag;
-    tagint maxtag = 0;
-    for (int i = 0; i < nlocal; i++) maxtag = std::max(maxtag, tag[i]);
-    owner_of_tag.assign(static_cast<size_t>(maxtag) + 1, -1);
-    for (int i = 0; i < nlocal; i++) {
-      owner_of_tag[tag[i]] = i;
-      if (!mapped(i)) continue;
-      hops[i] = 0;
-      node_of[i] = static_cast<int>(nodes.size());
-      nodes.push_back(i);
-    }
-    for (int j = nlocal; j < nall; j++) {
-      if (!mapped(j)) continue;
-      const tagint t = tag[j];
-      const int owner = (t >= 0 && t <= maxtag) ? owner_of_tag[t] : -1;
-      if (owner < 0)
-        error->one(FLERR, "pair_style seimlip: ghost atom {} has no owned atom on this rank "
-                   "(use graph ghosts)", t);
-      node_of[j] = node_of[owner];
-    }
-  } else {
-    // Owned atoms feel atoms up to L = n_interactions hops away (message passing). Find the hop
-    // distance of every atom (breadth-first over the cutoff graph), give the model only atoms
-    // within L hops, and edges only around atoms within L - 1 hops: the rest of the ghost shell
-    // cannot change an owned atom's energy.
-    frontier.clear();
-    for (int i = 0; i < nlocal; i++) {
-      if (!mapped(i)) continue;
-      hops[i] = 0;
-      frontier.push_back(i);
-    }
-    for (int hop = 1; hop <= L && !frontier.empty(); hop++) {
-      next_frontier.clear();
-      for (int i : frontier) {
-        const int *jlist = firstneigh[i];
-        for (int jj = 0; jj < numneigh[i]; jj++) {
-          const int j = jlist[jj] & NEIGHMASK;
-          if (hops[j] <= hop || !mapped(j)) continue;
-          const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
-          if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
-          hops[j] = hop;
-          next_frontier.push_back(j);
-        }
-      }
-      frontier.swap(next_frontier);
-    }
-    for (int i = 0; i < nall; i++)
-      if (hops[i] <= L) {
-        node_of[i] = static_cast<int>(nodes.size());
-        nodes.push_back(i);
-      }
-  }
-  nown = 0;
-  for (int k = 0; k < static_cast<int>(nodes.size()) && nodes[k] < nlocal; k++) nown++;
+  const int64_t nedges = build_graph();
   const int nnodes = static_cast<int>(nodes.size());
-  species_buf.resize(nnodes);
-  for (int k = 0; k < nnodes; k++) species_buf[k] = type2species[type[nodes[k]]];
-
-  edge_i.clear();
-  edge_j.clear();
-  edge_vec.clear();
-  for (int k = 0; k < nnodes; k++) {
-    const int i = nodes[k];
-    if (hops[i] >= L) continue;
-    const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
-    const int *jlist = firstneigh[i];
-    for (int jj = 0; jj < numneigh[i]; jj++) {
-      const int j = jlist[jj] & NEIGHMASK;
-      if (node_of[j] < 0) continue;  // a NULL-type atom
-      const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-      if (dx * dx + dy * dy + dz * dz >= cutoffsq) continue;
-      edge_i.push_back(k);
-      edge_j.push_back(node_of[j]);
-      edge_vec.push_back(dx);
-      edge_vec.push_back(dy);
-      edge_vec.push_back(dz);
-    }
-  }
-  const int64_t nedges = static_cast<int64_t>(edge_i.size());
-  edge_index.resize(2 * nedges);
-  std::copy(edge_i.begin(), edge_i.end(), edge_index.begin());
-  std::copy(edge_j.begin(), edge_j.end(), edge_index.begin() + nedges);
 
   const bool committee = nmembers > 1;
   seimlip::Result &r = *result;
@@ -454,155 +359,6 @@ void PairSeimlip::compute(int eflag, int vflag)
     write_model_devi(nlocal);
     last_out_step = update->ntimestep;
   }
-}
-
-/* std over k of values[k] (population std, as numpy's default and the Python side) */
-
-static double population_std(const std::vector<double> &values)
-{
-  const double count = static_cast<double>(values.size());
-  double mean = 0.0, var = 0.0;
-  for (double v : values) mean += v / count;
-  for (double v : values) var += (v - mean) * (v - mean) / count;
-  return std::sqrt(var);
-}
-
-/* the same of per-rank partial sums (each member's or head's energy of this rank's atoms) */
-
-static double summed_std(const std::vector<double> &local, MPI_Comm world)
-{
-  std::vector<double> total(local.size(), 0.0);
-  MPI_Allreduce(local.data(), total.data(), static_cast<int>(local.size()), MPI_DOUBLE, MPI_SUM, world);
-  return population_std(total);
-}
-
-/* per-atom energy spread of owned atoms: population std over the committee's members of each
-   atom's energy (DeePMD's devi_e per atom), else the readout heads' per-atom std; and the heads'
-   total-energy std, summed over ranks first */
-
-void PairSeimlip::energy_spread(int nlocal, int nnodes)
-{
-  const seimlip::Result &r = *result;
-  if (atom->nmax > nmax_edev) {
-    nmax_edev = atom->nmax;
-    memory->destroy(edev);
-    memory->create(edev, nmax_edev, "pair:edev");
-  }
-  for (int i = 0; i < nlocal; i++) edev[i] = 0.0;
-  const int K = nmembers;
-  const int64_t rows = r.node_rows;  // nnodes, or nown (halo)
-  if (K > 1 && static_cast<int64_t>(r.member_node_energy.size()) == K * rows) {
-    std::vector<double> members(K);
-    for (int n = 0; n < nown; n++) {
-      for (int k = 0; k < K; k++) members[k] = r.member_node_energy[k * rows + n];
-      edev[nodes[n]] = population_std(members);
-    }
-  } else if (static_cast<int64_t>(r.atom_energy_std.size()) == rows) {
-    for (int n = 0; n < nown; n++) edev[nodes[n]] = r.atom_energy_std[n];
-  }
-  if (r.head_energies.size() > 1) head_energy_std = summed_std(r.head_energies, world);
-}
-
-/* one line of model_devi.out: max/min/avg over the mapped atoms of the per-atom energy spread
-   and of the per-atom force deviation (committee; readout heads: their per-atom energy spread) */
-
-void PairSeimlip::open_model_devi()
-{
-  if (out_fp) fclose(out_fp);
-  out_fp = nullptr;
-  last_out_step = -1;
-  if (comm->me != 0) return;
-  out_fp = fopen(out_file.c_str(), "w");
-  if (!out_fp)
-    error->one(FLERR, "pair_style seimlip: cannot open out_file '{}': {}", out_file,
-               utils::getsyserror());
-  const bool committee = nmembers > 1;
-  const std::string source = committee ? "a committee of " + std::to_string(nmembers) + " models"
-                                       : std::to_string(nheads) + " readout heads";
-  const std::string devi_f = committee
-      ? "per-atom force deviation sqrt(mean_k |F_k - <F>|^2)"
-      : "the heads' per-atom energy spread, trained as the force-error std (no per-head forces)";
-  utils::print(out_fp, "# seimlip model deviation of {} every {} steps; devi_e: per-atom energy "
-               "spread (eV), devi_f: {} (eV/A)\n", source, out_freq, devi_f);
-  utils::print(out_fp, "#{:>11} {:>18} {:>18} {:>18} {:>18} {:>18} {:>18}\n", "step", "max_devi_e",
-               "min_devi_e", "avg_devi_e", "max_devi_f", "min_devi_f", "avg_devi_f");
-  fflush(out_fp);
-}
-
-void PairSeimlip::write_model_devi(int nlocal)
-{
-  const double *fd = nmembers > 1 ? fdev : edev;
-  double lmax[2] = {0.0, 0.0}, lmin[2] = {1e300, 1e300}, lsum[3] = {0.0, 0.0, 0.0};
-  for (int i = 0; i < nlocal; i++) {
-    if (!mapped(i)) continue;
-    const double v[2] = {edev[i], fd[i]};
-    for (int c = 0; c < 2; c++) {
-      lmax[c] = std::max(lmax[c], v[c]);
-      lmin[c] = std::min(lmin[c], v[c]);
-      lsum[c] += v[c];
-    }
-    lsum[2] += 1.0;
-  }
-  double gmax[2], gmin[2], gsum[3];
-  MPI_Allreduce(lmax, gmax, 2, MPI_DOUBLE, MPI_MAX, world);
-  MPI_Allreduce(lmin, gmin, 2, MPI_DOUBLE, MPI_MIN, world);
-  MPI_Allreduce(lsum, gsum, 3, MPI_DOUBLE, MPI_SUM, world);
-  if (comm->me != 0 || !out_fp) return;
-  const double n = gsum[2];
-  if (n == 0.0) gmin[0] = gmin[1] = 0.0;
-  utils::print(out_fp, "{:>12} {:>18.10e} {:>18.10e} {:>18.10e} {:>18.10e} {:>18.10e} {:>18.10e}\n",
-               update->ntimestep, gmax[0], gmin[0], n > 0 ? gsum[0] / n : 0.0, gmax[1], gmin[1],
-               n > 0 ? gsum[1] / n : 0.0);
-  fflush(out_fp);
-}
-
-/* per-atom force deviation of the committee (DP-GEN's max_devi_f per atom):
-   sqrt(mean_k |F_k - <F>|^2), on total forces after ghost contributions reached their owners */
-
-void PairSeimlip::committee_statistics(int nlocal, int nall, int nnodes)
-{
-  const int K = nmembers;
-  const seimlip::Result &r = *result;
-  if (atom->nmax > nmax_committee) {
-    nmax_committee = atom->nmax;
-    memory->destroy(member_f);
-    memory->destroy(fdev);
-    memory->create(member_f, nmax_committee, 3 * K, "pair:member_f");
-    memory->create(fdev, nmax_committee, "pair:fdev");
-  }
-  for (int i = 0; i < nall; i++)
-    for (int c = 0; c < 3 * K; c++) member_f[i][c] = 0.0;
-  for (int n = 0; n < nnodes; n++) {
-    const int i = nodes[n];
-    for (int k = 0; k < K; k++)
-      for (int d = 0; d < 3; d++)
-        member_f[i][3 * k + d] = r.member_forces[(static_cast<size_t>(k) * nnodes + n) * 3 + d];
-  }
-  comm_halo = false;
-  comm_width = 3 * K;
-  comm->reverse_comm(this);
-
-  double local_max = 0.0;
-  for (int i = 0; i < nlocal; i++) {
-    double mean[3] = {0.0, 0.0, 0.0};
-    for (int k = 0; k < K; k++)
-      for (int d = 0; d < 3; d++) mean[d] += member_f[i][3 * k + d] / K;
-    double var = 0.0;
-    for (int k = 0; k < K; k++)
-      for (int d = 0; d < 3; d++) {
-        double delta = member_f[i][3 * k + d] - mean[d];
-        var += delta * delta;
-      }
-    fdev[i] = std::sqrt(var / K);
-    local_max = std::max(local_max, fdev[i]);
-  }
-  MPI_Allreduce(&local_max, &max_force_dev, 1, MPI_DOUBLE, MPI_MAX, world);
-
-  energy_std = summed_std(r.member_energy, world);
-
-  // compute pair sums pvector over ranks: only rank 0 holds the (already global) values
-  pvector[0] = comm->me == 0 ? max_force_dev : 0.0;
-  pvector[1] = comm->me == 0 ? energy_std : 0.0;
 }
 
 void *PairSeimlip::extract(const char *name, int &dim)

@@ -98,6 +98,7 @@ class PairSeimlip : public Pair {
   double *fdev = nullptr;
 
   void allocate();
+  int64_t build_graph();  // nodes, species_buf, edge_index, edge_vec; returns the edge count
   void report_graph(int nnodes);
   void load_model(const std::string &path, const std::string &device);
   void committee_statistics(int nlocal, int nall, int nnodes);
