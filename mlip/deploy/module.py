@@ -18,7 +18,8 @@ are the ones whose energy counts (LAMMPS owned atoms; all atoms for ASE) and ret
   the first ``n_local`` atoms). They come from the heads' outputs at no extra autograd cost.
 
 Each member is a :class:`mlip.model.output.ForceStressOutput` (the force/virial code training
-uses); this module adds only the committee and head statistics and the LAMMPS virial order.
+uses); this module adds only the committee and head statistics and the LAMMPS virial order
+(``combine``, which LAMMPS' per-layer halo pass calls too: :mod:`mlip.deploy.halo`).
 """
 
 from __future__ import annotations
