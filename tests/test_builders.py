@@ -19,6 +19,7 @@ from md_runs.builders import (
     ledc_box,
     li_bulk,
     li_interface,
+    li_defect,
     li_slab,
     molecule,
     molecule_geometry,
@@ -62,7 +63,8 @@ def test_li_bulk_nearest_neighbours_are_a_sqrt3_over_2():
     assert validate_structure(atoms).density == pytest.approx(2 * 6.94 / (a**3 * 0.6022), rel=1e-3)
 
 
-@pytest.mark.parametrize(("face", "spacing", "per_layer"), [("100", 3.44 / 2, 4), ("110", 3.44 / np.sqrt(2), 4)])
+@pytest.mark.parametrize(("face", "spacing", "per_layer"), [("100", 3.44 / 2, 4), ("110", 3.44 / np.sqrt(2), 4),
+                                                        ("111", 3.44 / (2 * np.sqrt(3)), 4)])
 def test_li_slab_layers_spacing_and_vacuum(face, spacing, per_layer):
     atoms = li_slab(face, size=(2, 2), layers=5, vacuum=12.0)
     assert_common(atoms)
@@ -72,7 +74,7 @@ def test_li_slab_layers_spacing_and_vacuum(face, spacing, per_layer):
     assert len(atoms) == 5 * per_layer
     thickness = z[-1] - z[0]
     cell = np.array(atoms.cell)
-    assert cell[2] == pytest.approx([0, 0, thickness + 12.0])
+    assert cell[2] == pytest.approx([0, 0, thickness + 12.0], abs=1e-3)
     assert np.allclose(cell[:2, 2], 0) and np.allclose(cell[0, 1], 0)  # orthogonal, normal along z
     # the slab does not see its periodic image across the vacuum: min Li-Li is the bulk value
     assert pair_distances(atoms, "Li", "Li", 4).min() == pytest.approx(3.44 * np.sqrt(3) / 2, abs=1e-6)
@@ -82,9 +84,55 @@ def test_li_slab_rejects_bad_input():
     with pytest.raises(UserError, match="size"):
         li_slab("110", size=(2, 3))
     with pytest.raises(UserError, match="face"):
-        li_slab("111")  # type: ignore[arg-type]
+        li_slab("112")  # type: ignore[arg-type]
     with pytest.raises(UserError, match="layers"):
         li_slab("100", layers=1)
+
+
+@pytest.mark.parametrize(("defect", "removed"), [("vacancy", 1), ("divacancy", 2)])
+def test_li_vacancies_in_bulk_and_in_the_top_layer_of_a_slab(defect, removed):
+    bulk = li_defect(defect, repeat=(3, 3, 3), seed=4)
+    assert len(bulk) == 54 - removed and bulk.info["defect"] == defect
+    slab = li_defect(defect, face="100", size=(4, 4), layers=4, seed=4)
+    z = layers_z(slab)
+    assert np.sum(np.isclose(slab.positions[:, 2], z[-1], atol=1e-3)) == 16 - removed  # only the top layer lost atoms
+    assert np.sum(np.isclose(slab.positions[:, 2], z[0], atol=1e-3)) == 16
+    if defect == "divacancy":  # the two holes are nearest neighbours within the top layer (a apart on (100))
+        full = li_slab("100", size=(4, 4), layers=4)
+        top = full.positions[np.isclose(full.positions[:, 2], full.positions[:, 2].max())]
+        kept = slab.positions[np.isclose(slab.positions[:, 2], z[-1], atol=1e-3)]
+        holes = [p for p in top if np.min(np.linalg.norm(kept - p, axis=1)) > 1e-6]
+        assert len(holes) == 2
+        assert get_distances(holes[0], holes[1], cell=full.cell, pbc=True)[1].item() == pytest.approx(3.44)
+
+
+def test_li_self_interstitial_sits_in_a_tetrahedral_hole():
+    atoms = li_defect("interstitial", repeat=(3, 3, 3), seed=2)
+    k = atoms.info["defect_index"]
+    assert len(atoms) == 55 and k == 54
+    d = np.sort(atoms.get_distances(k, range(54), mic=True))
+    assert d[:4] == pytest.approx([3.44 * np.sqrt(5) / 4] * 4, abs=1e-6)  # four neighbours, then more distant
+    assert d[4] > d[3] + 0.1
+
+
+@pytest.mark.parametrize(("face", "layers"), [("100", 4), ("110", 4), ("111", 9)])
+def test_li_adatom_sits_on_the_lattice_site_of_the_next_layer(face, layers):
+    atoms = li_defect("adatom", face=face, size=(4, 4), layers=layers, seed=1)
+    k = atoms.info["defect_index"]
+    assert len(atoms) == len(li_slab(face, size=(4, 4), layers=layers)) + 1 and k == len(atoms) - 1
+    z = layers_z(atoms[:k])
+    assert atoms.positions[k, 2] - z[-1] == pytest.approx(z[-1] - z[-2], abs=1e-3)  # one layer spacing up
+    d = np.sort(atoms.get_distances(k, range(k), mic=True))
+    assert d[0] == pytest.approx(3.44 * np.sqrt(3) / 2, abs=1e-6)  # a bcc site: its neighbours at the bulk distance
+
+
+def test_li_defect_rejects_what_has_no_meaning():
+    with pytest.raises(UserError, match="adatom needs a surface"):
+        li_defect("adatom")
+    with pytest.raises(UserError, match="bulk defect"):
+        li_defect("interstitial", face="110")
+    with pytest.raises(UserError, match="defect:.*unknown|defect"):
+        build_from_spec({"builder": "li_defect", "defect": "antisite"}, "plan")
 
 
 # ---------------------------------------------------------------------------------------- SEI crystals
@@ -356,7 +404,7 @@ def test_build_from_spec_errors_name_the_key():
     with pytest.raises(UserError, match="layer"):
         build_from_spec({"builder": "li_slab", "layer": 3})
     with pytest.raises(UserError, match="face"):
-        build_from_spec({"builder": "li_slab", "face": "111"})
+        build_from_spec({"builder": "li_slab", "face": "112"})
     atoms = build_from_spec({"builder": "sei_phase", "name": "LiF", "repeat": [1, 1, 2], "rattle": 0.02,
                              "config_type": "sei_lif"})
     assert len(atoms) == 16 and atoms.info["config_type"] == "sei_lif"

@@ -7,6 +7,7 @@ and has passed :func:`validate_structure` (per-pair minimum distances, neutralit
 
 from md_runs.builders.crystals import LI_A, SEI_PHASES, li_bulk, li_slab, sei_phase
 from md_runs.builders.defects import interstitial_sites, sei_defect
+from md_runs.builders.li_defects import li_defect
 from md_runs.builders.sei_interfaces import sei_li_interface
 from md_runs.builders.molecules import MOLECULE_NAMES, molecule, molecule_geometry
 from md_runs.builders.packing import default_density, electrolyte_box, ledc_box, pack
@@ -31,6 +32,7 @@ __all__ = [
     "interface",
     "ledc_box",
     "li_bulk",
+    "li_defect",
     "li_interface",
     "li_slab",
     "molecule",

@@ -6,7 +6,7 @@ from typing import Literal, get_args
 
 import numpy as np
 from ase import Atoms
-from ase.build import bcc100, bcc110, bulk
+from ase.build import bcc100, bcc110, bcc111, bulk
 
 from mlip.errors import UserError
 from md_runs.builders.validate import finish
@@ -36,18 +36,19 @@ def li_bulk(repeat: tuple[int, int, int] = (2, 2, 2), a: float = LI_A) -> Atoms:
 
 
 def li_slab(
-    face: Literal["100", "110"] = "100",
+    face: Literal["100", "110", "111"] = "100",
     size: tuple[int, int] = (2, 2),
     layers: int = 4,
     vacuum: float = 10.0,
     a: float = LI_A,
 ) -> Atoms:
-    """A Li(100) or Li(110) slab, normal along z, periodic in all three directions.
+    """A Li(100), Li(110) or Li(111) slab, normal along z, periodic in all three directions.
 
     The cell is orthogonal; its height is the slab thickness plus ``vacuum`` (the empty space
     between the top layer and the periodic image of the bottom layer). The slab is centred in z.
-    Layer spacing: a/2 for (100), a/sqrt(2) for (110). Li(110) needs an even ``size[1]`` for an
-    orthogonal cell.
+    Layer spacing: a/2 for (100), a/sqrt(2) for (110), a/(2 sqrt(3)) for the open (111) face (so a
+    (111) slab needs about three times the layers of a (100) slab of the same thickness). Li(110)
+    and Li(111) need an even ``size[1]`` for an orthogonal cell.
     """
     face = str(face)
     sx, sy = (int(s) for s in size)
@@ -59,12 +60,12 @@ def li_slab(
         raise UserError(f"vacuum must be >= 0, got {vacuum}", "vacuum")
     if face == "100":
         atoms = bcc100("Li", size=(sx, sy, int(layers)), a=a, orthogonal=True)
-    elif face == "110":
+    elif face in ("110", "111"):
         if sy % 2:
-            raise UserError(f"Li(110) needs an even second size for an orthogonal cell, got {size!r}", "size")
-        atoms = bcc110("Li", size=(sx, sy, int(layers)), a=a, orthogonal=True)
+            raise UserError(f"Li({face}) needs an even second size for an orthogonal cell, got {size!r}", "size")
+        atoms = (bcc110 if face == "110" else bcc111)("Li", size=(sx, sy, int(layers)), a=a, orthogonal=True)
     else:
-        raise UserError(f"face must be '100' or '110', got {face!r}", "face")
+        raise UserError(f"face must be '100', '110' or '111', got {face!r}", "face")
     z = atoms.positions[:, 2]
     thickness = float(z.max() - z.min())
     cell = np.array(atoms.cell)

@@ -19,6 +19,7 @@ from mlip.config import StrictModel, validate
 from mlip.errors import UserError
 from md_runs.builders.crystals import li_bulk, li_slab, sei_phase
 from md_runs.builders.defects import sei_defect
+from md_runs.builders.li_defects import li_defect
 from md_runs.builders.sei_interfaces import sei_li_interface
 from md_runs.builders.molecules import molecule
 from md_runs.builders.packing import electrolyte_box, ledc_box
@@ -29,6 +30,7 @@ from md_runs.builders.surfaces import Fragment, add_fragment, li_interface
 BUILDERS: dict[str, Callable[..., Atoms]] = {
     "li_bulk": li_bulk,
     "li_slab": li_slab,
+    "li_defect": li_defect,
     "electrolyte_box": electrolyte_box,
     "interface": li_interface,
     "sei_phase": sei_phase,
