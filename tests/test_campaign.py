@@ -389,3 +389,28 @@ def test_lammps_exploration_reports_the_committee_deviation(tmp_path, data_files
         probe.calc = calc
         probe.get_forces()
         assert calc.results["max_force_dev"] == pytest.approx(atoms.info["max_force_dev"], rel=1e-3, abs=1e-4)
+
+
+def test_ase_exploration_runs_npt_for_systems_with_a_pressure(tmp_path):
+    """A system with ``pressure_bar`` explores in isotropic NPT (its volume moves, its cell stays
+    orthogonal and cubic), one without keeps the built cell (NVT)."""
+    from active_learning.campaign.config import ExplorationConfig
+    from active_learning.campaign.explore import explore
+    from mlip.deploy.exporter import export
+
+    from helpers import TwoHopPotential
+
+    model = export([TwoHopPotential(), TwoHopPotential()], tmp_path / "toy_committee.pt")
+    build = {"builder": "li_bulk", "repeat": [3, 3, 3]}
+    exploration = ExplorationConfig(steps=60, interval=20, timestep_fs=1.0, pdamp_fs=100.0, systems=[
+        {"name": "nvt", "temperatures": [300], "build": build},
+        {"name": "npt", "temperatures": [300], "build": build, "pressure_bar": 50_000.0}])
+    frames = explore(model, exploration, seed=0, iteration=1, workdir=tmp_path / "md")
+    assert [a.info["config_type"] for a in frames] == ["nvt"] * 3 + ["npt"] * 3
+    v0 = frames[0].info["_reference_volume"]
+    assert all(a.get_volume() == pytest.approx(v0) for a in frames[:3])
+    npt = [a.get_volume() for a in frames[3:]]
+    assert abs(npt[-1] / v0 - 1) > 1e-3, npt  # the barostat moved the box
+    for a in frames[3:]:
+        assert a.cell.cellpar()[3:] == pytest.approx([90, 90, 90]) and np.ptp(a.cell.lengths()) < 1e-8
+        assert np.isfinite(a.info["max_force_dev"])

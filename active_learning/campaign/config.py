@@ -67,6 +67,8 @@ class ExplorationSystem(StrictModel):
     name: str
     build: dict[str, Any] = Field(..., description="builder spec (md_runs.builders.build_from_spec)")
     temperatures: list[float] = Field(default_factory=lambda: [300.0], min_length=1)
+    pressure_bar: float | None = Field(None, description="isotropic NPT at this pressure (liquids, crystals "
+                                       "near melting); None: NVT in the built cell")
 
     @field_validator("temperatures")
     @classmethod
@@ -83,6 +85,7 @@ class ExplorationConfig(StrictModel):
     timestep_fs: float = Field(0.5, gt=0)
     interval: int = Field(20, ge=1, description="keep a snapshot every this many steps")
     friction: float = Field(0.02, gt=0, description="Langevin friction, 1/fs (ASE)")
+    pdamp_fs: float = Field(500.0, gt=0, description="barostat time constant of NPT systems (fs)")
     stop_force_dev: float | None = Field(None, gt=0, description="end a trajectory above this max force dev (eV/Å)")
 
 

@@ -2,7 +2,9 @@
 
 Each snapshot keeps the committee's ``max_force_dev`` (eV/Å) in ``info``. Everything is seeded
 from (campaign seed, iteration, system, temperature), so an iteration explores the same frames
-when it is rerun after a stop. Engines: ASE Langevin with the committee calculator, or LAMMPS
+when it is rerun after a stop. A system with ``pressure_bar`` runs isotropic NPT (liquids find their
+own density, a crystal near melting its own volume), the others NVT in the built cell. Engines: ASE
+Langevin (NPT: ``LangevinBAOAB`` with a Langevin-Hoover cell) with the committee calculator, or LAMMPS
 (``md_runs.lammps.run_lammps``; a snapshot's deviation is the ``max_devi_f`` of its step in the
 run's DeePMD-style ``model_devi.out``, as DP-GEN reads it; ``max_devi_e`` is kept beside it).
 """
@@ -34,9 +36,11 @@ def initial_structure(system: ExplorationSystem, seed: int) -> Atoms:
     return atoms
 
 
-def _ase_md(atoms: Atoms, model: Path, config: ExplorationConfig, temperature: float, seed: int) -> list[Atoms]:
+def _ase_md(atoms: Atoms, model: Path, config: ExplorationConfig, temperature: float, seed: int,
+            pressure_bar: float | None = None) -> list[Atoms]:
     from ase import units
     from ase.md.langevin import Langevin
+    from ase.md.langevinbaoab import LangevinBAOAB
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
     from mlip.deploy import load_calculator
@@ -44,8 +48,14 @@ def _ase_md(atoms: Atoms, model: Path, config: ExplorationConfig, temperature: f
     atoms = atoms.copy()
     atoms.calc = load_calculator(str(model), device="cpu")
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
-    dyn = Langevin(atoms, config.timestep_fs * units.fs, temperature_K=temperature,
-                   friction=config.friction / units.fs, rng=np.random.default_rng(seed + 1))
+    rng = np.random.default_rng(seed + 1)
+    if pressure_bar is None:
+        dyn = Langevin(atoms, config.timestep_fs * units.fs, temperature_K=temperature,
+                       friction=config.friction / units.fs, rng=rng)
+    else:  # stress = -pressure (ASE sign)
+        dyn = LangevinBAOAB(atoms, config.timestep_fs * units.fs, temperature_K=temperature,
+                            externalstress=-pressure_bar * units.bar, hydrostatic=True,
+                            T_tau=1.0 / config.friction * units.fs, P_tau=config.pdamp_fs * units.fs, rng=rng)
     frames = []
     for _ in range(config.steps // config.interval):
         dyn.run(config.interval)
@@ -61,10 +71,12 @@ def _ase_md(atoms: Atoms, model: Path, config: ExplorationConfig, temperature: f
 
 
 def _lammps_md(atoms: Atoms, model: Path, config: ExplorationConfig, temperature: float, seed: int,
-               workdir: Path) -> list[Atoms]:
+               workdir: Path, pressure_bar: float | None = None) -> list[Atoms]:
     from md_runs.lammps import run_lammps
 
-    protocol = {"ensemble": "nvt-langevin", "steps": config.steps, "timestep_fs": config.timestep_fs,
+    ensemble = {"ensemble": "nvt-langevin"} if pressure_bar is None else {
+        "ensemble": "npt", "pressure_bar": pressure_bar, "barostat": "iso", "pdamp_fs": config.pdamp_fs}
+    protocol = {**ensemble, "steps": config.steps, "timestep_fs": config.timestep_fs,
                 "temperature": temperature, "seed": seed % 900_000_000 + 1, "dump_every": config.interval,
                 "thermo_every": config.interval, "halt_force_dev": config.stop_force_dev}
     run = run_lammps(atoms, model, protocol, workdir)
@@ -98,9 +110,10 @@ def explore(model: Path, config: ExplorationConfig, seed: int, iteration: int, w
             s = run_seed(seed, iteration, system.name, temperature)
             start = initial_structure(system, s)
             if config.engine == "lammps":
-                out = _lammps_md(start, model, config, temperature, s, workdir / f"{system.name}_{temperature:g}K")
+                out = _lammps_md(start, model, config, temperature, s, workdir / f"{system.name}_{temperature:g}K",
+                                 system.pressure_bar)
             else:
-                out = _ase_md(start, model, config, temperature, s)
+                out = _ase_md(start, model, config, temperature, s, system.pressure_bar)
             volume = start.get_volume() if start.cell.rank == 3 else None
             for k, snap in enumerate(out):
                 snap.info["_campaign_source"] = f"explore:iter{iteration}:{system.name}:{temperature:g}K:{k}"
