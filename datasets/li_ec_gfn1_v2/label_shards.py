@@ -50,6 +50,17 @@ def _timing() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _plan_changed() -> bool:
+    """Whether plan.yaml differs from the plan ``seimlip data build`` recorded beside FRAMES."""
+    from active_learning.reference_data.build import BuildConfig
+    from mlip.config import load_config, read_yaml
+
+    built = FRAMES.with_name(FRAMES.name.split(".")[0] + ".plan.yaml")
+    if not built.exists():
+        return True
+    return load_config(BuildConfig, HERE / "plan.yaml").model_dump() != BuildConfig(**read_yaml(built)).model_dump()
+
+
 def _stale(final: Path, planned: list) -> str | None:
     """Why a finished shard does not hold the plan's frames, or None. The labeller may tile a frame
     up to its family's converged size, so a labelled frame has a whole multiple of a planned size."""
@@ -77,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     from mlip.data.readers import read_frames, write_frames
     from mlip.utils import write_text_atomic
 
+    if FRAMES.exists() and _plan_changed():
+        print(f"plan.yaml changed since {FRAMES.name} was built: rebuilding it (seeded, so the frames of "
+              "unchanged systems are the same)", flush=True)
+        FRAMES.unlink()
     if not FRAMES.exists():
         import subprocess
 
