@@ -77,20 +77,23 @@ def run_case(atoms, model: Path, ranks: int, graph: str, steps: int, workdir: Pa
         f"plugin load {lammps_plugin_path()}", "read_data cell.data", f"pair_style seimlip {model} graph {graph}",
         f"pair_coeff * * {' '.join(types)}", "neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes",
         "timestep 0.0005", "velocity all create 300 1 mom yes rot no", "fix nve all nve", "thermo 1000",
-        "run 1", f"run {steps} pre no post no"]) + "\n")
+        "run 1", f"run {steps} pre no"]) + "\n")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([mpiexec(), "-n", str(ranks), lmp_executable(), "-in", "in.lammps", "-log", "log.lammps",
                            "-nocite", "-screen", "none"], cwd=workdir, env=env, capture_output=True, text=True)
     log = (workdir / "log.lammps").read_text() if (workdir / "log.lammps").exists() else ""
     if proc.returncode != 0:
         raise RuntimeError(f"LAMMPS failed ({graph}, {ranks} ranks): {(proc.stdout + proc.stderr)[-1500:]}")
-    loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", log)
-    seconds, nsteps, natoms = float(loops[-1][0]), int(loops[-1][1]), int(loops[-1][2])
+    timed = log[log.rindex("Loop time of"):]
+    loop = re.match(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", timed)
+    seconds, nsteps, natoms = float(loop.group(1)), int(loop.group(2)), int(loop.group(3))
+    cpu = float(re.search(r"([0-9.]+)% CPU use", timed).group(1))
     graph_line = next(line for line in log.splitlines() if line.startswith("seimlip: graph") and "per rank" in line)
     numbers = re.search(r"per rank (\d+)-(\d+) owned atoms, (\d+)-(\d+) ghost atoms in the model's graph "
                         r"\(mean ([0-9.]+)\), (\d+)-(\d+) LAMMPS ghost atoms \(mean ([0-9.]+)\)", graph_line)
     return {"graph": graph, "ranks": ranks, "atoms": natoms, "steps": nsteps, "seconds": seconds,
             "seconds_per_step": seconds / nsteps, "atom_steps_per_s": natoms * nsteps / seconds,
+            "cpu_use": cpu / 100.0, "atom_steps_per_cpu_share_s": natoms * nsteps / (seconds * cpu / 100.0),
             "owned_per_rank": [int(numbers.group(1)), int(numbers.group(2))],
             "model_ghosts_per_rank_mean": float(numbers.group(5)),
             "lammps_ghosts_per_rank_mean": float(numbers.group(8)), "log_line": graph_line}
@@ -104,13 +107,14 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed MD steps per case")
     parser.add_argument("--graphs", default="images,ghosts,halo", help="graph modes to time (images: 1 rank only)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--workdir", type=Path, help="keep each case's input and log.lammps here")
     args = parser.parse_args(argv)
     ranks = [int(r) for r in args.ranks.split(",")]
     graphs = args.graphs.split(",")
     load_before = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
-        tmp = Path(tmp)
+        tmp = args.workdir or Path(tmp)
         model = model_file(tmp / "model.pt", args.model)
         for cell in args.cells.split(","):
             nx, ny = (int(v) for v in cell.split("x"))
@@ -120,19 +124,24 @@ def main(argv=None) -> None:
                     row = run_case(atoms, model, r, graph, args.steps, tmp / f"{cell}-{graph}-{r}")
                     rows.append(row)
                     print(f"{row['atoms']:>7} atoms  {graph:>6} on {r} rank(s): {row['atom_steps_per_s']:>9.1f} atom-steps/s "
-                          f"({row['seconds_per_step']:.2f} s/step), ghosts per rank in the model's graph "
+                          f"({row['seconds_per_step']:.2f} s/step, {100 * row['cpu_use']:.0f}% CPU use per rank), "
+                          f"ghosts per rank in the model's graph "
                           f"{row['model_ghosts_per_rank_mean']:.0f}, LAMMPS ghosts {row['lammps_ghosts_per_rank_mean']:.0f}",
                           flush=True)
     load_after = os.getloadavg()
     print(f"\nload average (1 min) before {load_before[0]:.1f}, after {load_after[0]:.1f} on {os.cpu_count()} cores\n")
-    print("  atoms  ranks  graph    atom-steps/s  speedup vs 1 rank (same graph)  vs 1 rank images  ghosts/rank (model)")
-    for row in rows:
-        same = next((o for o in rows if o["atoms"] == row["atoms"] and o["ranks"] == 1 and o["graph"] == row["graph"]), None)
-        best = next((o for o in rows if o["atoms"] == row["atoms"] and o["ranks"] == 1 and o["graph"] == "images"), None)
-        s_same = row["atom_steps_per_s"] / same["atom_steps_per_s"] if same else float("nan")
-        s_best = row["atom_steps_per_s"] / best["atom_steps_per_s"] if best else float("nan")
-        print(f"{row['atoms']:>7} {row['ranks']:>6}  {row['graph']:<7} {row['atom_steps_per_s']:>13.1f} "
-              f"{s_same:>31.2f} {s_best:>17.2f} {row['model_ghosts_per_rank_mean']:>20.0f}")
+    for key, title in (("atom_steps_per_s", "wall clock"),
+                       ("atom_steps_per_cpu_share_s", "per CPU share (loop time x LAMMPS' % CPU use: the wall "
+                                                      "time if each rank had a core of its own)")):
+        print(f"{title}:")
+        print("  atoms  ranks  graph    atom-steps/s  speedup vs 1 rank (same graph)  vs 1 rank images  ghosts/rank (model)")
+        for row in rows:
+            same = next((o for o in rows if o["atoms"] == row["atoms"] and o["ranks"] == 1 and o["graph"] == row["graph"]), None)
+            best = next((o for o in rows if o["atoms"] == row["atoms"] and o["ranks"] == 1 and o["graph"] == "images"), None)
+            s_same = row[key] / same[key] if same else float("nan")
+            s_best = row[key] / best[key] if best else float("nan")
+            print(f"{row['atoms']:>7} {row['ranks']:>6}  {row['graph']:<7} {row[key]:>13.1f} "
+                  f"{s_same:>31.2f} {s_best:>17.2f} {row['model_ghosts_per_rank_mean']:>20.0f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"rows": rows, "load_before": load_before, "load_after": load_after,
