@@ -62,7 +62,7 @@ def input_script(protocol: LammpsProtocol, *, data_file: str | Path, model_file:
     """The LAMMPS input text for ``protocol``.
 
     ``plugin_path`` adds ``plugin load`` (needed when the entry-point auto-load is not active);
-    ``pair_options`` goes after the model file (``device cpu|cuda``, ``graph auto|images|ghosts``).
+    ``pair_options`` goes after the model file (``device cpu|cuda``, ``graph auto|images|ghosts|halo``).
     ``committee`` / ``heads``: the model carries uncertainty (members / readout heads).
     """
     p = protocol
