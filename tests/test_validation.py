@@ -434,3 +434,25 @@ def test_a_row_says_when_the_reference_method_itself_misses_experiment():
     assert row.passed is True and "reference method itself is +11.3 % from experiment" in row.note
     close = compare("eos", "LiF", "LiF a0", "Å", 4.03, reference=4.03, experiment=4.03, tol=0.01)
     assert "reference method itself" not in close.note
+
+
+def test_reactive_rows_report_the_conserved_energy_drift_rate():
+    """The drift rate is the slope of a straight-line fit per atom (meV/atom/ps), shown as info
+    beside the monitors' verdict; noise about a flat line gives a rate near zero."""
+    from md_runs.protocols.monitors import drift_rate
+    from md_runs.validation.config import Tolerances
+    from md_runs.validation.rows import is_info, reactive_rows
+
+    t = np.linspace(0.0, 10.0, 201)
+    rng = np.random.default_rng(0)
+    e = -500.0 + 0.2 * t + rng.normal(0.0, 0.05, t.size)  # 0.2 eV/ps over 100 atoms = 2 meV/atom/ps
+    assert drift_rate(t, e, 100) == pytest.approx(2.0, rel=0.05)
+    assert abs(drift_rate(t, e - 0.2 * t, 100)) < 0.1
+    assert drift_rate(t[:1], e[:1], 100) is None
+    r = {"temperature_K": 400.0, "time_ps_requested": 10.0, "time_ps_done": 10.0, "stopped": None,
+         "max_energy_drift_eV_atom": 0.02, "energy_drift_meV_atom_ps": drift_rate(t, e, 100)}
+    rows = reactive_rows(r, Tolerances())
+    assert rows[0].passed is True
+    rate = [row for row in rows if "drift rate" in row.quantity]
+    assert len(rate) == 1 and rate[0].unit == "meV/atom/ps" and is_info(rate[0])
+    assert rate[0].model == pytest.approx(2.0, rel=0.05)

@@ -80,6 +80,15 @@ def check_drift(conserved: np.ndarray, n_atoms: int, config: MonitorConfig) -> t
     return None
 
 
+def drift_rate(times_ps: np.ndarray, conserved: np.ndarray, n_atoms: int) -> float | None:
+    """The drift of a conserved energy in meV per atom per ps: the slope of a straight-line fit
+    (NVE's total energy, or a thermostat's conserved quantity); None for fewer than two times."""
+    t, e = np.asarray(times_ps, dtype=float), np.asarray(conserved, dtype=float)
+    if len(t) < 2 or np.ptp(t) <= 0 or not np.isfinite(e).all():
+        return None
+    return float(np.polyfit(t, e, 1)[0] / max(n_atoms, 1) * 1000.0)
+
+
 def write_candidates(run_dir: str | os.PathLike, frames: Iterable[Atoms], monitor: str, message: str) -> Path:
     """Append the frames that made a monitor fire to ``candidates.extxyz`` (tagged with why)."""
     from ase.io import write

@@ -19,6 +19,7 @@ from md_runs.validation.md import ModelSpec
 
 def run_reactive(model: ModelSpec, settings, folder: Path, engine: str, seed: int) -> dict:
     from md_runs.protocols import MonitorStop, run_protocol
+    from md_runs.protocols.monitors import drift_rate
     from md_runs.trajectory import read_run_info, read_thermo_csv
     from mlip.errors import UserError
 
@@ -70,6 +71,7 @@ def run_reactive(model: ModelSpec, settings, folder: Path, engine: str, seed: in
                 n = len(read(run_dir / "initial.extxyz"))
                 out["n_atoms"] = n
                 out["max_energy_drift_eV_atom"] = float(np.abs(e - e[0]).max() / n)
+                out["energy_drift_meV_atom_ps"] = drift_rate(thermo["time_ps"], e, n)
             out["traces"] = {"time_ps": thermo["time_ps"].tolist(), "temperature_K": thermo["temperature_K"].tolist()}
     else:
         out.setdefault("time_ps_done", 0.0)

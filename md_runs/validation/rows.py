@@ -234,6 +234,9 @@ def reactive_rows(r: dict, tol) -> list[Row]:
     if r.get("max_energy_drift_eV_atom") is not None:
         rows.append(limit("reactive", "interface", "  max conserved-energy drift", "eV/atom",
                           r["max_energy_drift_eV_atom"], None, "info (monitor at 0.1)"))
+    if r.get("energy_drift_meV_atom_ps") is not None:
+        rows.append(limit("reactive", "interface", "  conserved-energy drift rate (linear fit)", "meV/atom/ps",
+                          r["energy_drift_meV_atom_ps"], None, "info"))
     return rows
 
 
