@@ -151,3 +151,19 @@ def test_halo_nve_drift_as_deep_shell(plugin, interface, tmp_path):
     for d, f in drift.values():
         assert abs(d) < 1e-3 and f < 2e-3
     assert abs(drift["halo"][0]) < max(3 * abs(drift["ghosts"][0]), 1e-4)
+
+
+def test_version_1_file_keeps_the_old_paths(plugin, interface, tmp_path):
+    """A deployed file written before the halo methods (format 1, the shipped model): graph auto
+    on 2 ranks falls back to the deep ghost shell, graph halo says to re-export."""
+    from mlip.deploy.format import read_metadata
+    from mlip.model.io import resolve_model_path
+    from mlip.pretrained import available
+
+    if "li-ec-gfn1" not in available() or read_metadata(resolve_model_path("li-ec-gfn1"))["format_version"] != 1:
+        pytest.skip("no format-1 shipped model in this checkout")
+    path = resolve_model_path("li-ec-gfn1")
+    got = lammps_point(interface, path, 2, tmp_path / "auto", "graph auto")
+    assert "seimlip: graph ghosts on 2 ranks" in got["log"]
+    with pytest.raises(AssertionError, match="re-export the model with `seimlip deploy`"):
+        lammps_point(interface, path, 1, tmp_path / "halo", "graph halo")
