@@ -85,6 +85,14 @@ def test_reduced_quickstart_interrupted_and_resumed(tmp_path):
     # The campaign labelled each selected frame once and the MD trajectory is continuous.
     campaign = json.loads(campaign_record)
     assert campaign["oracle_calls"] <= REDUCED["campaign"]["selection"]["budget"]
+    # its committee was fine-tuned from the shipped model, and the MD ran whichever of the two is
+    # more accurate on the test split, for the reason the record gives
+    assert campaign["start"] == "fine-tuned from li-ec-gfn1"
+    own = json.loads((out / "data" / "model_test_metrics.json").read_text())["force_mae"]
+    theirs = json.loads((out / "campaign" / "committee_test_metrics.json").read_text())["force_mae"]
+    assert campaign["md_model"] == (campaign["model"] if theirs <= own else "li-ec-gfn1"), campaign
+    protocol = yaml.safe_load((out / "md" / "sei_formation" / "protocol.yaml").read_text())
+    assert Path(protocol["model"]).name == Path(campaign["md_model"]).name
     from md_runs.trajectory import read_run
 
     run = read_run(out / json.loads((steps / "sei_formation.json").read_text())["runs"][0])  # records are relative
@@ -113,6 +121,7 @@ def test_reduced_quickstart_interrupted_and_resumed(tmp_path):
     assert set(export["plausibility"]) == set(export["uncertainty"])
     assert "SEI open-circuit potential [V]" in export["not_provided"] or export["not_provided"]
     assert "seimlip quickstart --scale production" in md
+    assert "The MD and validation steps run" in md and "test-split force MAE" in md
 
 
 def test_report_writer_tables_images_and_links(tmp_path):

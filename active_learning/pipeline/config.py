@@ -4,6 +4,7 @@ that runs that step), the shipped configs (``--scale quick|production``) and the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -39,6 +40,9 @@ class QuickstartConfig(StrictModel):
     campaign: CampaignOverrides = Field(default_factory=CampaignOverrides, description="active-learning campaign "
                                         "(seimlip al init): keys of configs/campaign_quick.yaml to change")
     al_iterations: int = Field(1, ge=0, description="active-learning iterations to run")
+    campaign_start: Literal["model", "scratch"] = Field(
+        "model", description="model: the campaign's first committee is fine-tuned from `model` (each member its "
+        "own seed); scratch: trained from nothing on the campaign's initial data")
     sei_formation: SeiFormationOverrides = Field(default_factory=SeiFormationOverrides, description="protocol for "
                                                  "seimlip md run: keys of md_runs/configs/sei_formation.yaml to change")
     li_transport: LiTransportOverrides = Field(default_factory=LiTransportOverrides, description="protocol for "

@@ -46,7 +46,9 @@ def campaign_section(report: Report, record: dict) -> None:
     s.text(f"{record['iterations']} iteration(s) after the first committee; {record['oracle_calls']} oracle "
            f"calls; {record['labelled']} labelled frames; stopped by: {record['stopped_by']}. "
            "Trust levels and budget: campaign/campaign.yaml. The committee is deployed as "
-           f"{record['model']}.")
+           f"{record['model']}" + (f" ({record['start']})." if record.get("start") else "."))
+    if record.get("md_model"):
+        s.text(f"The MD and validation steps run **{record['md_model']}**: {record['md_model_reason']}.")
     cols = [("iteration", "iteration", 1), ("phase", "phase", 1), ("explored", "explored", 1),
             ("accurate_fraction", "accurate", 1), ("candidate_fraction", "candidate", 1),
             ("failed", "failed jobs", 1), ("oracle_calls", "oracle calls", 1), ("labelled", "labelled", 1),

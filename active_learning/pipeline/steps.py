@@ -13,6 +13,9 @@ from active_learning.pipeline.config import CONFIG_DIR, MD_CONFIG_DIR, dataset_d
 from active_learning.pipeline.state import Pipeline, console
 from mlip.config import deep_merge
 
+#: learning rate of the campaign's first committee when it is fine-tuned from the starting model
+FINETUNE_LR = 1e-3
+
 
 def data_and_model(pipe: Pipeline) -> dict:
     """Summarise the shipped dataset and check the starting model on its test split
@@ -42,6 +45,9 @@ def campaign_config(cfg) -> dict:
     from mlip.config import read_yaml
 
     base = read_yaml(CONFIG_DIR / "campaign_quick.yaml")
+    if cfg.campaign_start == "model":  # fine-tune the starting model, gently; the campaign block may still say otherwise
+        base["training"]["overrides"] = {**base["training"].get("overrides", {}), "init_from": cfg.model,
+                                         "optimizer": {"lr": FINETUNE_LR}}
     config = deep_merge(base, {"seed": cfg.seed, **cfg.campaign.model_dump(mode="json")})
     # relative paths in the shipped config are relative to the configs folder
     config["initial_data"] = [str((CONFIG_DIR / p).resolve()) for p in config["initial_data"]]
@@ -59,10 +65,42 @@ def active_learning(pipe: Pipeline) -> dict:
         init_campaign(campaign_config(pipe.cfg), folder)
     summary = run_campaign(folder, max_iterations=pipe.cfg.al_iterations)
     rows = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in summary.table]
-    return {"folder": str(folder), "iterations": summary.iterations, "stopped_by": summary.stopped_by,
-            "oracle_calls": summary.oracle_calls, "labelled": summary.labelled,
-            "model": str(summary.model) if summary.model else None, "table": rows,
-            "plots": [str(p) for p in sorted((folder / "plots").glob("*.png"))]}
+    record = {"folder": str(folder), "iterations": summary.iterations, "stopped_by": summary.stopped_by,
+              "oracle_calls": summary.oracle_calls, "labelled": summary.labelled,
+              "model": str(summary.model) if summary.model else None, "table": rows,
+              "start": "fine-tuned from " + pipe.cfg.model if pipe.cfg.campaign_start == "model" else "from scratch",
+              "plots": [str(p) for p in sorted((folder / "plots").glob("*.png"))]}
+    return {**record, **md_model_choice(pipe, record["model"], folder)}
+
+
+def md_model_choice(pipe: Pipeline, campaign_model: str | None, folder: Path) -> dict:
+    """Which model the MD and validation steps run: the campaign's committee when its force MAE on
+    the dataset's test split is at most the starting model's (the data step's metrics), else the
+    starting model; ``md_model`` and the reason (``md_model_reason``) go into the record."""
+    from mlip.evaluate import evaluate_file
+    from mlip.utils import read_json_document
+
+    start = pipe.cfg.model
+    if campaign_model is None:
+        return {"md_model": start, "md_model_reason": "the campaign deployed no committee"}
+    data = pipe.records["data"]
+    own = read_json_document(data["metrics"], "the starting model's test metrics")["force_mae"]
+    test = data["splits"]["test"]
+    theirs = evaluate_file(campaign_model, test, json_out=folder / "committee_test_metrics.json",
+                           title=f"campaign committee on {Path(test).name}", console=console).metrics["force_mae"]
+    figures = (f"test-split force MAE {theirs * 1e3:.1f} meV/Å (campaign committee) against {own * 1e3:.1f} "
+               f"meV/Å ({start})")
+    if theirs <= own:
+        return {"md_model": campaign_model, "md_model_reason": f"the campaign's committee is at least as "
+                f"accurate: {figures}", "committee_test_metrics": str(folder / "committee_test_metrics.json")}
+    return {"md_model": start, "md_model_reason": f"the campaign's committee is less accurate than the starting "
+            f"model: {figures}", "committee_test_metrics": str(folder / "committee_test_metrics.json")}
+
+
+def md_model(pipe: Pipeline) -> str:
+    """The model the MD steps and the validation run (:func:`md_model_choice`; the starting model
+    when no campaign ran)."""
+    return pipe.records.get("campaign", {}).get("md_model") or pipe.cfg.model
 
 
 def _md(pipe: Pipeline, name: str, protocol: dict) -> dict:
@@ -77,7 +115,7 @@ def _protocol(pipe: Pipeline, name: str) -> dict:
     from mlip.config import read_yaml
 
     return deep_merge(read_yaml(MD_CONFIG_DIR / f"{name}.yaml"),
-                      {"model": pipe.cfg.model, **getattr(pipe.cfg, name).model_dump(mode="json")})
+                      {"model": md_model(pipe), **getattr(pipe.cfg, name).model_dump(mode="json")})
 
 
 def sei_formation(pipe: Pipeline) -> dict:
@@ -106,7 +144,7 @@ def validation(pipe: Pipeline) -> dict:
     overrides = pipe.cfg.validation.model_dump(mode="json")
     cfg = suite_config(str(overrides.pop("suite", "quick")), overrides, "quickstart.yaml: validation")
     folder = pipe.out / "validation"
-    doc = validate_model(pipe.cfg.model, folder, cfg, progress=lambda line: console.print(
+    doc = validate_model(md_model(pipe), folder, cfg, progress=lambda line: console.print(
         line, highlight=False, markup=False, emoji=False))  # no emoji: "surface:100:" is not 💯
     from md_runs.validation.outputs import print_table
 
