@@ -242,3 +242,21 @@ def test_export_function_survives_import_of_its_module():
     from mlip.deploy import export
 
     assert callable(export) and export is mlip.deploy.export
+
+
+def test_a_deployed_file_of_the_older_format_is_re_exported_from_its_own_weights(tmp_path):
+    """`seimlip deploy` of a deployed single model (the shipped file is deployed format 1) writes
+    the current format, with the layer methods multi-rank LAMMPS needs, and the same forces."""
+    from mlip.deploy.format import FORMAT_VERSION, read_metadata
+    from mlip.model.io import resolve_model_path
+
+    old = resolve_model_path("li-ec-gfn1")
+    new = export("li-ec-gfn1", tmp_path / "upgraded.pt")
+    meta = read_metadata(new)
+    assert meta["format_version"] == FORMAT_VERSION and meta.get("halo_exchange") is True
+    assert read_metadata(old)["species"] == meta["species"]
+    atoms = li_ec_cell(0)
+    a, b = atoms.copy(), atoms.copy()
+    a.calc, b.calc = load_calculator(str(old)), load_calculator(str(new))
+    assert np.abs(a.get_forces() - b.get_forces()).max() < 1e-5
+    assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=2e-3)  # float32 sums

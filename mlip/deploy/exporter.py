@@ -24,7 +24,7 @@ from mlip.deploy.halo import LayeredDeployedPotential, is_layered
 from mlip.deploy.module import DeployedPotential
 from mlip.deploy.program import export_program, save_program
 from mlip.errors import UserError
-from mlip.model.io import load_potential, model_kind, resolve_model_path
+from mlip.model.io import load_potential, resolve_model_path
 from mlip.model.output import model_dtype
 from mlip.utils import atomic_path
 from mlip.version import __version__
@@ -85,9 +85,8 @@ def _load_source(source: Source) -> tuple[nn.Module, str]:
     path = resolve_model_path(source)
     if not path.is_file():
         raise UserError("checkpoint file not found", str(path))
-    if model_kind(path) == "deployed":
-        raise UserError("this is already a deployed model file; export takes training checkpoints",
-                        str(path))
+    # a deployed single model is re-exported from its own weights (how a file of an older deployed
+    # format, the shipped one included, gets the current format; a committee needs its checkpoints)
     return load_potential(path), str(path)
 
 
