@@ -90,11 +90,10 @@ def md_model_choice(pipe: Pipeline, campaign_model: str | None, folder: Path) ->
                            title=f"campaign committee on {Path(test).name}", console=console).metrics["force_mae"]
     figures = (f"test-split force MAE {theirs * 1e3:.1f} meV/Å (campaign committee) against {own * 1e3:.1f} "
                f"meV/Å ({start})")
-    if theirs <= own:
-        return {"md_model": campaign_model, "md_model_reason": f"the campaign's committee is at least as "
-                f"accurate: {figures}", "committee_test_metrics": str(folder / "committee_test_metrics.json")}
-    return {"md_model": start, "md_model_reason": f"the campaign's committee is less accurate than the starting "
-            f"model: {figures}", "committee_test_metrics": str(folder / "committee_test_metrics.json")}
+    better = theirs <= own
+    why = "is at least as accurate" if better else "is less accurate than the starting model"
+    return {"md_model": campaign_model if better else start, "md_model_reason": f"the campaign's committee {why}: "
+            f"{figures}", "committee_test_metrics": str(folder / "committee_test_metrics.json")}
 
 
 def md_model(pipe: Pipeline) -> str:
