@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from md_runs.builders import li_slab, molecule_geometry
 from mlip.model import ModelConfig, build_model
 
 SPECIES = ["H", "Li", "C", "O", "F", "P"]
+# The shipped li-ec-gfn1 as it was deployed before the halo methods (format 1), kept to test that
+# older files still load, are upgraded by `seimlip deploy`, and are refused by LAMMPS' graph halo.
+FORMAT_1_FILE = Path(__file__).resolve().parent / "data" / "li-ec-gfn1.format1.pt"
 E0 = {"H": -13.6, "Li": -5.3, "C": -48.0, "O": -75.0, "F": -99.0, "P": -170.0}  # eV, GFN1-xTB scale
 
 

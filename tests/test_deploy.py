@@ -14,7 +14,7 @@ from ase.build import bulk
 from mlip.deploy import export, load_calculator, load_deployed
 from mlip.errors import UserError
 
-from helpers import SPECIES, TwoHopPotential, li_ec_cell, small_model
+from helpers import FORMAT_1_FILE, SPECIES, TwoHopPotential, li_ec_cell, small_model
 
 @pytest.fixture(scope="module")
 def model():
@@ -245,13 +245,14 @@ def test_export_function_survives_import_of_its_module():
 
 
 def test_a_deployed_file_of_the_older_format_is_re_exported_from_its_own_weights(tmp_path):
-    """`seimlip deploy` of a deployed single model (the shipped file is deployed format 1) writes
-    the current format, with the layer methods multi-rank LAMMPS needs, and the same forces."""
+    """`seimlip deploy` of a deployed single model of format 1 (the shipped file as it was, kept in
+    tests/data) writes the current format, with the layer methods multi-rank LAMMPS needs, and
+    the same forces."""
     from mlip.deploy.format import FORMAT_VERSION, read_metadata
-    from mlip.model.io import resolve_model_path
 
-    old = resolve_model_path("li-ec-gfn1")
-    new = export("li-ec-gfn1", tmp_path / "upgraded.pt")
+    old = FORMAT_1_FILE
+    assert read_metadata(old)["format_version"] == 1
+    new = export(str(old), tmp_path / "upgraded.pt")
     meta = read_metadata(new)
     assert meta["format_version"] == FORMAT_VERSION and meta.get("halo_exchange") is True
     assert read_metadata(old)["species"] == meta["species"]

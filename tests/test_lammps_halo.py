@@ -11,7 +11,7 @@ import pytest
 from md_runs.lammps import LammpsProtocol, read_dump, run_lammps, write_lammps_data
 from mlip.deploy import export, load_calculator
 
-from helpers import small_model
+from helpers import FORMAT_1_FILE, small_model
 
 pytestmark = pytest.mark.slow
 
@@ -129,14 +129,13 @@ def test_graph_halo_refuses_a_model_without_layers(plugin, interface, tmp_path):
 
 
 def test_halo_nve_drift_as_deep_shell(plugin, interface, tmp_path):
-    """The shipped model (float32, re-exported with the halo methods), 2 ranks, NVE 400 x 0.5 fs:
+    """The shipped model (float32, deployed with the halo methods), 2 ranks, NVE 400 x 0.5 fs:
     the halo path conserves energy as the deep-ghost path does."""
-    from mlip.model.io import load_potential
-    from mlip.pretrained import available
+    from mlip.deploy.format import read_metadata
+    from mlip.model.io import resolve_model_path
 
-    if "li-ec-gfn1" not in available():
-        pytest.skip("li-ec-gfn1 is not shipped in this checkout")
-    path = export(load_potential("li-ec-gfn1"), tmp_path / "shipped.pt")
+    path = resolve_model_path("li-ec-gfn1")
+    assert read_metadata(path).get("halo_exchange") is True
     protocol = LammpsProtocol(ensemble="nve", steps=400, timestep_fs=0.5, temperature=300.0, thermo_every=50,
                               dump_every=0)
     drift = {}
@@ -154,15 +153,13 @@ def test_halo_nve_drift_as_deep_shell(plugin, interface, tmp_path):
 
 
 def test_version_1_file_keeps_the_old_paths(plugin, interface, tmp_path):
-    """A deployed file written before the halo methods (format 1, the shipped model): graph auto
-    on 2 ranks falls back to the deep ghost shell, graph halo says to re-export."""
+    """A deployed file written before the halo methods (format 1: the shipped model as it was
+    until it was re-exported, kept in tests/data): graph auto on 2 ranks falls back to the deep
+    ghost shell, graph halo says to re-export."""
     from mlip.deploy.format import read_metadata
-    from mlip.model.io import resolve_model_path
-    from mlip.pretrained import available
 
-    if "li-ec-gfn1" not in available() or read_metadata(resolve_model_path("li-ec-gfn1"))["format_version"] != 1:
-        pytest.skip("no format-1 shipped model in this checkout")
-    path = resolve_model_path("li-ec-gfn1")
+    path = FORMAT_1_FILE
+    assert read_metadata(path)["format_version"] == 1
     got = lammps_point(interface, path, 2, tmp_path / "auto", "graph auto")
     assert "seimlip: graph ghosts on 2 ranks" in got["log"]
     with pytest.raises(AssertionError, match="re-export the model with `seimlip deploy`"):
