@@ -377,6 +377,19 @@ def test_rattle_and_strain_are_seeded_copies():
     assert np.array_equal(strain(bulk, 0.03, seed=4).cell, s.cell)
 
 
+def test_volume_step_scales_isotropically_to_a_seeded_random_volume():
+    cell = sei_phase("LiF")
+    spec = {"builder": "sei_phase", "name": "LiF", "volume": [1.05, 1.3], "seed": 7}
+    a, b, c = build_from_spec(spec), build_from_spec(spec), build_from_spec({**spec, "seed": 8})
+    ratio = a.get_volume() / cell.get_volume()
+    assert 1.05 <= ratio <= 1.3 and ratio == pytest.approx(a.info["volume_ratio"], abs=1e-6)
+    assert np.array_equal(a.cell, b.cell) and not np.allclose(a.cell, c.cell)
+    assert np.allclose(a.cell / ratio ** (1 / 3), cell.cell)  # isotropic: the shape is kept
+    assert np.allclose(a.get_scaled_positions(), cell.get_scaled_positions())
+    with pytest.raises(UserError, match="volume ratio range"):
+        build_from_spec({**spec, "volume": [1.3, 1.05]}, "plan")
+
+
 # ---------------------------------------------------------------------------------------- validation
 
 

@@ -126,3 +126,50 @@ def test_campaign_config_refuses_rules_measured_for_another_oracle():
     assert cfg.cell_rules is not None
     with pytest.raises(UserError, match="does not match the cell rules"):
         validate(CampaignConfig, {**base, "oracle": {"kind": "tblite"}}, "c.yaml")
+
+
+FOLD_RULES = CellRules(
+    measured_with={"method": "GFN1-xTB", "electronic_temperature": 3000.0},
+    rules=[{"match": "sei_lif_eos*", "min_atoms": 64, "tile": True, "fold": True, "energy_min_atoms": 64,
+            "stress_min_atoms": 64}],
+)
+
+
+def test_fold_rule_keeps_the_frame_and_judges_weights_on_the_tiling():
+    cell = _typed(sei_phase("LiF"), "sei_lif_eos")
+    prepared = prepare_frame(cell, FOLD_RULES, {}).atoms
+    assert len(prepared) == 8 and tuple(prepared.info["fold_tiling"]) == (2, 2, 2)
+    assert "2x2x2 tiling (64 atoms), folded back" in prepared.info["cell_rule"]
+    assert "config_energy_weight" not in prepared.info and "config_stress_weight" not in prepared.info
+
+
+@pytest.mark.parametrize("bad", [[2, 2], [0, 1, 1], "2 x 2"])
+def test_a_bad_fold_tiling_is_a_user_error(bad):
+    from active_learning.oracles.cell_rules import fold_tiling
+
+    atoms = sei_phase("LiF")
+    atoms.info["fold_tiling"] = bad
+    with pytest.raises(UserError, match="fold_tiling must be three positive integers"):
+        fold_tiling(atoms)
+
+
+def test_a_folded_label_is_the_tiling_of_the_frame_through_the_real_oracle(tmp_path):
+    """GFN1-xTB on a strained, rattled 8-atom LiF cell folded from its 2x2x2 tiling: energy per
+    copy, forces of the first copy and the stress equal those of the 64-atom tiling itself."""
+    from active_learning.oracles import make_oracle
+    from md_runs.builders import rattle, strain
+
+    cell = _typed(rattle(strain(sei_phase("LiF"), 0.02, seed=1), 0.05, seed=2), "sei_lif_eos")
+    out = tmp_path / "folded.extxyz"
+    summary = label_frames([cell], TBLiteConfig(electronic_temperature=3000.0), out, workers=1, timeout=300,
+                           progress=False, cell_rules=FOLD_RULES)
+    assert summary.written == 1
+    folded = read_frames(out)[0]
+    assert len(folded) == 8 and folded.info.get("config_energy_weight", 1.0) == 1.0
+    direct = make_oracle(TBLiteConfig(electronic_temperature=3000.0)).label(cell.repeat((2, 2, 2)))
+    assert direct.ok
+    big = direct.atoms  # labels in the extxyz convention: info / arrays
+    assert folded.info["energy"] == pytest.approx(big.info["energy"] / 8, abs=1e-6)
+    assert np.abs(folded.arrays["forces"] - big.arrays["forces"][:8]).max() < 1e-5
+    assert np.abs(folded.info["stress"] - big.info["stress"]).max() < 1e-6
+    assert np.abs(folded.arrays["forces"]).max() > 0.05  # rattled: the forces are not trivially zero

@@ -31,6 +31,8 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 
+from active_learning.oracles.cell_rules import fold_tiling
+
 LABEL_KEYS = ("energy", "stress", "free_energy")
 
 
@@ -177,9 +179,15 @@ class CalculatorOracle:
         start = time.perf_counter()
         try:
             frame = ensure_periodic(atoms)
+            tiling = fold_tiling(atoms)  # a `fold` cell rule: label the tiling, keep the frame
             self.preflight()
-            with self.calculator(frame) as calc:
-                frame.calc = calc
+            with self.calculator(frame.repeat(tiling) if tiling else frame) as calc:
+                if tiling:
+                    from md_runs.validation.reference import TiledCalculator
+
+                    frame.calc = TiledCalculator(calc, tiling)
+                else:
+                    frame.calc = calc
                 try:
                     energy = frame.get_potential_energy(force_consistent=True)
                 except PropertyNotImplementedError:

@@ -13,7 +13,13 @@ family (``config_type``, fnmatch patterns, first match wins):
 - ``energy_min_atoms`` / ``stress_min_atoms``: energies and stresses converge more slowly than
   forces; a frame smaller than these (or any frame, when they are null: not converged at an
   affordable size) gets MACE's ``config_energy_weight`` / ``config_stress_weight`` = 0, so
-  training keeps them out of the loss while its forces are used.
+  training keeps them out of the loss while its forces are used;
+- ``fold``: with ``tile``, the frame is not stored tiled: the oracle labels the tiling and the
+  result is folded back onto the frame (energy per copy, the first copy's forces, the tiling's
+  stress): the small cell's labels on a k-point grid equal to the tiling, which a Γ-point method
+  cannot give otherwise. The sizes (and so the weights) are those of the tiling. This is how
+  strained unit cells of the SEI crystals get energies and stresses that pin their equations of
+  state (the frame records ``fold_tiling``; every oracle honours it).
 
 Every prepared frame records ``cell_rule`` (which rule, what was done) and ``oracle_settings``
 (method, electronic temperature, ...) in its ``info``. A rule set names the oracle settings it was
@@ -50,6 +56,7 @@ from mlip.errors import UserError
 #: reason tag of a frame refused before the oracle ran (never retried)
 REFUSED = "below_converged_size"
 MAX_TILES = 64  # a rule never makes more than 64 copies of a frame
+FOLD_KEY = "fold_tiling"  # info key: label this frame as its tiling and fold the result back
 SHIPPED = Path(__file__).resolve().parents[1] / "configs" / "cell_rules"
 
 
@@ -59,6 +66,7 @@ class CellRule(StrictModel):
     min_width: float = Field(0.0, ge=0, description="Å, perpendicular width along every tiled axis")
     tile: bool = Field(False, description="repeat a smaller periodic frame up to the size (else refuse)")
     tile_axes: tuple[int, ...] = Field((0, 1, 2), description="axes a frame may be repeated along")
+    fold: bool = Field(False, description="with tile: label the tiling, store the frame (k-point sampling)")
     energy_min_atoms: Optional[int] = Field(0, ge=0, description="energies converged from this size; null: never")
     stress_min_atoms: Optional[int] = Field(0, ge=0, description="stresses converged from this size; null: never")
     note: str = ""
@@ -177,16 +185,35 @@ def prepare_frame(atoms: Atoms, rules: CellRules | None, settings: dict[str, Any
         if not rule.tile:
             return Prepared(None, f"{REFUSED}: {config_type} needs {size} (rule {rule.match!r}); "
                                   f"this frame has {len(atoms)} atoms")
-        out = _tile(out, rep)
-        what = f"tiled {'x'.join(map(str, rep))} to {len(out)} atoms"
+        if rule.fold:
+            out.info[FOLD_KEY] = np.array(rep, dtype=int)
+            what = f"labelled as its {'x'.join(map(str, rep))} tiling ({len(out) * int(np.prod(rep))} atoms), folded back"
+        else:
+            out = _tile(out, rep)
+            what = f"tiled {'x'.join(map(str, rep))} to {len(out)} atoms"
     else:
         what = f"{len(out)} atoms, converged size"
     out.info["cell_rule"] = f"{rule.match}: {what} (min {size})"
+    labelled_atoms = len(out) * int(np.prod(fold_tiling(out) or (1, 1, 1)))
     for key, converged_from in (("config_energy_weight", rule.energy_min_atoms),
                                 ("config_stress_weight", rule.stress_min_atoms)):
-        if converged_from is None or len(out) < converged_from:
+        if converged_from is None or labelled_atoms < converged_from:
             out.info[key] = 0.0
     return Prepared(out)
+
+
+def fold_tiling(atoms: Atoms) -> tuple[int, int, int] | None:
+    """The tiling a frame is to be labelled in and folded back from (``fold`` rules), or None."""
+    value = atoms.info.get(FOLD_KEY)
+    if value is None:
+        return None
+    try:
+        rep = tuple(int(v) for v in np.asarray(value).reshape(-1))
+    except (TypeError, ValueError):
+        rep = ()
+    if len(rep) != 3 or min(rep) < 1:
+        raise UserError(f"{FOLD_KEY} must be three positive integers, got {value!r}", FOLD_KEY)
+    return None if rep == (1, 1, 1) else rep  # type: ignore[return-value]
 
 
 def _tile(atoms: Atoms, rep: tuple[int, int, int]) -> Atoms:
@@ -203,5 +230,5 @@ def _tile(atoms: Atoms, rep: tuple[int, int, int]) -> Atoms:
     return out
 
 
-__all__ = ["CellRule", "CellRules", "CellRulesSpec", "Prepared", "REFUSED", "check_oracle",
-           "load_cell_rules", "oracle_settings", "prepare_frame"]
+__all__ = ["CellRule", "CellRules", "CellRulesSpec", "FOLD_KEY", "Prepared", "REFUSED", "check_oracle",
+           "fold_tiling", "load_cell_rules", "oracle_settings", "prepare_frame"]

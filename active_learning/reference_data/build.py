@@ -36,6 +36,7 @@ class SystemSpec(StrictModel):
     count: int = Field(..., ge=1)
     vary_seed: bool = Field(True, description="rebuild with a new seed for every frame (new packings)")
     fragments: list[str] = Field(default_factory=list, description="one of these is added per frame")
+    volume: tuple[float, float] | None = Field(None, description="[lo, hi]: V / V_built drawn uniformly (equations of state)")
     strain: float = Field(0.0, ge=0, le=0.2, description="max random strain")
     rattle: float = Field(0.0, ge=0, le=0.5, description="Å, std of Gaussian displacements")
     md: MDSampling | None = None
@@ -76,6 +77,8 @@ def _draw(spec: SystemSpec, seed: int) -> Atoms:
     if spec.fragments:
         pick = np.random.default_rng(seed).integers(len(spec.fragments))
         params["fragments"] = [spec.fragments[int(pick)]]
+    if spec.volume is not None:
+        params["volume"] = list(spec.volume)
     if spec.strain > 0:
         params["strain"] = spec.strain
     if spec.rattle > 0:

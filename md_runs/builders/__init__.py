@@ -11,7 +11,7 @@ from md_runs.builders.li_defects import li_defect
 from md_runs.builders.sei_interfaces import sei_li_interface
 from md_runs.builders.molecules import MOLECULE_NAMES, molecule, molecule_geometry
 from md_runs.builders.packing import default_density, electrolyte_box, ledc_box, pack
-from md_runs.builders.perturb import rattle, strain
+from md_runs.builders.perturb import rattle, scale_volume, strain
 from md_runs.builders.spec import BUILDERS, build_from_spec
 from md_runs.builders.surfaces import FRAGMENTS, add_fragment, interface, li_interface
 from md_runs.builders.validate import MIN_DISTANCE, StructureReport, density_g_cm3, validate_structure
@@ -39,6 +39,7 @@ __all__ = [
     "molecule_geometry",
     "pack",
     "rattle",
+    "scale_volume",
     "sei_defect",
     "sei_li_interface",
     "sei_phase",

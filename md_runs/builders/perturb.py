@@ -1,4 +1,4 @@
-"""Perturbations used for sampling: rattling and random strain. Inputs are never modified."""
+"""Perturbations used for sampling: rattling, random strain and random volume. Inputs are never modified."""
 
 from __future__ import annotations
 
@@ -52,3 +52,22 @@ def strain(atoms: Atoms, max_strain: float = 0.03, seed: int = 0) -> Atoms:
     out.set_cell(np.array(atoms.cell) @ (np.eye(3) + eps), scale_atoms=True)
     out.info["strain"] = eps.round(6).tolist()
     return finish(out, "strain", charge=int(atoms.info.get("charge", 0)))
+
+
+def scale_volume(atoms: Atoms, ratio: tuple[float, float], seed: int = 0) -> Atoms:
+    """A copy scaled isotropically to a random volume: V / V_in uniform in ``ratio`` = (lo, hi).
+
+    Atoms move with the cell (fractional coordinates kept). This is how a plan samples an
+    equation of state far from the built cell: the built SEI crystals have experimental lattice
+    constants, and the reference method's minimum may lie 10 % or more away from them.
+    """
+    lo, hi = (float(r) for r in ratio)
+    if not 0.3 <= lo <= hi <= 3.0:
+        raise UserError(f"volume ratio range must satisfy 0.3 <= lo <= hi <= 3, got [{lo}, {hi}]", "volume")
+    if atoms.cell.rank < 3:
+        raise UserError("volume needs a structure with a 3-D cell", "volume")
+    v = float(np.random.default_rng([int(seed), 3]).uniform(lo, hi))  # a stream of its own: not strain's draw
+    out = atoms.copy()
+    out.set_cell(np.array(atoms.cell) * v ** (1.0 / 3.0), scale_atoms=True)
+    out.info["volume_ratio"] = round(v, 6)
+    return finish(out, "volume", charge=int(atoms.info.get("charge", 0)))

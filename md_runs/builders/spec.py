@@ -3,7 +3,8 @@
 Each builder's keyword arguments are validated by a strict pydantic model made from its
 signature, so a typo or a bad value is a one-line :class:`UserError` naming the key. Besides the
 builder's own arguments a spec may hold sampling steps applied in this order, all seeded from
-``seed``: ``fragments`` (list of fragment names, :func:`add_fragment`), ``strain`` (max strain),
+``seed``: ``fragments`` (list of fragment names, :func:`add_fragment`), ``volume`` ([lo, hi]: isotropic
+scaling to a random V / V_built in that range, :func:`scale_volume`), ``strain`` (max strain),
 ``rattle`` (stdev in Å); and ``config_type`` (copied into ``info``).
 """
 
@@ -23,7 +24,7 @@ from md_runs.builders.li_defects import li_defect
 from md_runs.builders.sei_interfaces import sei_li_interface
 from md_runs.builders.molecules import molecule
 from md_runs.builders.packing import electrolyte_box, ledc_box
-from md_runs.builders.perturb import rattle, strain
+from md_runs.builders.perturb import rattle, scale_volume, strain
 from md_runs.builders.surfaces import Fragment, add_fragment, li_interface
 
 #: builder name -> function; ``interface`` builds slab + electrolyte in one go
@@ -44,6 +45,7 @@ BUILDERS: dict[str, Callable[..., Atoms]] = {
 class SamplingSteps(StrictModel):
     seed: int = 0
     fragments: list[Fragment] = Field(default_factory=list)
+    volume: Optional[tuple[float, float]] = None
     strain: Optional[float] = None
     rattle: Optional[float] = None
     config_type: Optional[str] = None
@@ -85,6 +87,8 @@ def build_from_spec(spec: dict[str, Any], where: str = "spec") -> Atoms:
         atoms = BUILDERS[name](**params)
         for k, frag in enumerate(steps.get("fragments") or []):
             atoms = add_fragment(atoms, frag, seed=seed + 1000 * (k + 1))
+        if steps.get("volume"):
+            atoms = scale_volume(atoms, steps["volume"], seed=seed)
         if steps.get("strain"):
             atoms = strain(atoms, steps["strain"], seed=seed)
         if steps.get("rattle"):
