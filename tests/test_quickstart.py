@@ -22,16 +22,22 @@ from helpers import QUICKSTART_REDUCED as REDUCED
 
 
 def _quickstart(out: Path, config: Path) -> subprocess.Popen:
+    """Start the quickstart with its output in a file beside ``out`` (``proc.log_path``): a pipe
+    nobody reads until the end fills up and blocks the run, and a blocked run cannot stop."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([str(Path(sys.executable).with_name("seimlip")), "quickstart", "--out", str(out),
-                             "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env, start_new_session=True)
+    log_path = out.parent / "quickstart.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("seimlip")), "quickstart", "--out", str(out),
+                                 "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                text=True, env=env, start_new_session=True)
+    proc.log_path = log_path
+    return proc
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 900) -> None:
     end = time.time() + timeout
     while not path.exists():
-        assert proc.poll() is None, f"quickstart ended early:\n{proc.stdout.read()[-3000:]}"
+        assert proc.poll() is None, f"quickstart ended early:\n{proc.log_path.read_text()[-3000:]}"
         assert time.time() < end, f"{path} did not appear"
         time.sleep(0.5)
 
@@ -76,7 +82,8 @@ def test_reduced_quickstart_interrupted_and_resumed(tmp_path):
     proc.wait(60)
 
     proc = _quickstart(out, config)
-    log, _ = proc.communicate(timeout=1800)
+    proc.wait(1800)
+    log = proc.log_path.read_text()
     assert proc.returncode == 0, log[-4000:]
     assert log.count("done already") == 2, log  # data and campaign were not redone
     assert (steps / "data.json").read_text() == data_record
